@@ -1,0 +1,1 @@
+"""Servers the system starts itself when no external URL is configured."""

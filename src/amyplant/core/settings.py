@@ -1,0 +1,158 @@
+"""Settings shared by every service, and one settings class per service with its own prefix."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never protect a real installation; they are accepted only in development.
+KNOWN_INSECURE_SECRETS = frozenset({"", "changeme", "secret", "development-only-secret"})
+DEVELOPMENT_SECRET = "development-only-secret"
+
+
+class Environment(StrEnum):
+    """How strict the settings are about secrets."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs to reach the rest of the system (prefix AMYPLANT_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_", extra="ignore", protected_namespaces=())
+
+    environment: Environment = Field(
+        Environment.PRODUCTION,
+        description="'development' allows built-in secrets; 'production' (default) refuses them.",
+    )
+    state_dir: Path = Field(
+        Path(".state"),
+        description="Where embedded Redis/Postgres data, models, snapshots and generated secrets live.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:port/db). Unset: the bundled redis-server is started on loopback.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of Postgres with pgvector. Unset: the embedded PostgreSQL 18 is started.",
+    )
+    model_server: str | None = Field(
+        None,
+        description="TensorFlow Serving address: grpc://host:8500 or http://host:8501. Unset: models run in process.",
+    )
+    model_repository: Path | None = Field(
+        None,
+        description="Model repository (TensorFlow Serving layout). Unset: <state_dir>/models.",
+    )
+    frame_ttl_s: int = Field(60, ge=1, description="Seconds a captured frame stays in Redis.")
+
+    @property
+    def resolved_model_repository(self) -> Path:
+        return self.model_repository or self.state_dir / "models"
+
+
+class ServiceSettings(BaseSettings):
+    """Base of the per-service classes: holds the common settings and checks secrets."""
+
+    model_config = SettingsConfigDict(extra="ignore", protected_namespaces=())
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+    def secret_fields(self) -> dict[str, str]:
+        """The secrets this service needs; subclasses list theirs."""
+        return {}
+
+    @model_validator(mode="after")
+    def _refuse_insecure_secrets(self) -> Self:
+        if self.common.environment is Environment.DEVELOPMENT:
+            return self
+        weak = [name for name, value in self.secret_fields().items() if value in KNOWN_INSECURE_SECRETS]
+        if weak:
+            prefix = self.model_config.get("env_prefix", "")
+            names = ", ".join(f"{prefix}{name.upper()}" for name in weak)
+            raise ValueError(
+                f"insecure or missing secret(s): {names}; set them, or set AMYPLANT_ENVIRONMENT=development"
+            )
+        return self
+
+
+def generate_secret() -> str:
+    """A fresh random secret, for `amyplant up` to write into the state directory on first start."""
+    return secrets.token_urlsafe(32)
+
+
+class GallerySettings(ServiceSettings):
+    """The gallery API (prefix AMYPLANT_GALLERY_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_GALLERY_", extra="ignore", protected_namespaces=())
+
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the API listens on.")
+    api_key_pepper: str = Field(
+        "", description="Secret mixed into stored API-key hashes. Required outside development."
+    )
+    bootstrap_admin_key: str | None = Field(
+        None, description="Admin API key to create at first start; generated and shown once when unset."
+    )
+    match_threshold: float = Field(
+        0.6, gt=0, description="Largest Euclidean embedding distance that still names a person."
+    )
+    max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    max_upload_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image (decompression bombs).")
+
+    def secret_fields(self) -> dict[str, str]:
+        return {"api_key_pepper": self.api_key_pepper}
+
+
+class WorkerSettings(ServiceSettings):
+    """The Celery inference workers (prefix AMYPLANT_WORKER_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_WORKER_", extra="ignore", protected_namespaces=())
+
+    concurrency: int = Field(1, ge=1, description="Frames handled at once by one worker process.")
+    queue: str = Field("frames", description="Celery queue the worker consumes.")
+    visibility_timeout_s: int = Field(
+        60, ge=5, description="Seconds before an unacknowledged frame is handed to another worker."
+    )
+    webhook_url: str | None = Field(None, description="Where alerts are POSTed (HMAC-signed JSON).")
+    webhook_secret: str = Field("", description="HMAC key for alert webhooks. Required outside development.")
+
+    def secret_fields(self) -> dict[str, str]:
+        return {"webhook_secret": self.webhook_secret} if self.webhook_url else {}
+
+
+class CaptureSettings(ServiceSettings):
+    """The capture service (prefix AMYPLANT_CAPTURE_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_CAPTURE_", extra="ignore", protected_namespaces=())
+
+    cameras_file: Path | None = Field(None, description="YAML or TOML file that lists the cameras.")
+    max_pending_frames: int = Field(
+        10, ge=1, description="Frames queued per camera before the oldest are dropped and counted."
+    )
+    jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of stored frames.")
+
+
+class TrainerSettings(ServiceSettings):
+    """The trainer service (prefix AMYPLANT_TRAINER_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_TRAINER_", extra="ignore", protected_namespaces=())
+
+    datasets_dir: Path | None = Field(None, description="Where datasets live. Unset: <state_dir>/datasets.")
+    seed: int = Field(1234, description="Seed for splits, augmentation and initialisation.")
+
+
+class UpSettings(ServiceSettings):
+    """`amyplant up`, the one-machine supervisor (prefix AMYPLANT_UP_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMYPLANT_UP_", extra="ignore", protected_namespaces=())
+
+    workers: int = Field(2, ge=0, description="Celery inference worker processes to start.")
+    stop_timeout_s: float = Field(8.0, gt=0, description="Seconds children get to stop before SIGKILL.")

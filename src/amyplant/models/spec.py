@@ -1,0 +1,42 @@
+"""What a model builder hands to the model repository: a servable module and its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODEL_NAMES = ("face_detector", "face_embedder", "face_attributes")
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a model's weights came from, recorded in every version's manifest."""
+
+    package: str
+    version: str
+    file: str
+    sha256: str
+    licence: str
+
+    @classmethod
+    def from_file(cls, *, package: str, version: str, path: Path, licence: str) -> WeightSource:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(package=package, version=version, file=path.name, sha256=digest, licence=licence)
+
+
+@dataclass
+class BuiltModel:
+    """A model ready to be written as a SavedModel version.
+
+    `module` is a tf.Module whose `serve` attribute is a tf.function with a fixed
+    input signature; it becomes the `serving_default` signature.
+    """
+
+    name: str
+    module: Any
+    signature: dict[str, Any]
+    sources: list[WeightSource]
+    figures: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""HTTP routes of the gallery, one module per resource."""

@@ -1,0 +1,52 @@
+"""Thin Celery tasks: decode the message, call the frame processor, decide on retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from pydantic import ValidationError
+
+from amyplant.core.frames import FrameGone, FrameUndecodable
+from amyplant.core.messages import MessageVersionError, decode_frame_message
+from amyplant.services.inference.celery_app import PROCESS_FRAME_TASK
+from amyplant.services.inference.processing import FrameProcessor
+
+logger = logging.getLogger(__name__)
+
+
+class LazyProcessor:
+    """Creates the processor on first use inside the worker process (models load once per process)."""
+
+    def __init__(self, factory: Callable[[], FrameProcessor]) -> None:
+        self._factory = factory
+        self._processor: FrameProcessor | None = None
+
+    def get(self) -> FrameProcessor:
+        if self._processor is None:
+            self._processor = self._factory()
+        return self._processor
+
+
+def register_tasks(app: Celery, processor: LazyProcessor) -> None:
+    """Register the frame task on the app, bound to this process's processor."""
+
+    @app.task(name=PROCESS_FRAME_TASK, bind=True, max_retries=3)  # type: ignore[untyped-decorator]
+    def process_frame(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            message = decode_frame_message(payload)
+        except (MessageVersionError, ValidationError) as error:
+            # A malformed message will never succeed: drop it with a clear log line, no retry.
+            logger.error("dropping malformed frame message: %s", error)
+            return {"status": "rejected", "reason": str(error)}
+        try:
+            result = processor.get().process(message)
+        except (FrameGone, FrameUndecodable) as error:
+            logger.warning("skipping frame %s: %s", message.frame_key, error)
+            return {"status": "skipped", "reason": str(error)}
+        except ConnectionError as error:
+            # Redis or the model server restarting: try again shortly.
+            raise task.retry(exc=error, countdown=2) from error
+        return {"status": "done", "faces": result.faces, "elapsed_ms": result.elapsed_ms}

@@ -1,0 +1,1 @@
+"""`amyplant up` and `amyplant status`: the whole system on one machine."""

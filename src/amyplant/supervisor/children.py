@@ -1,0 +1,84 @@
+"""Child processes of the supervisor: each in its own process group, dying with the supervisor."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor is killed outright, the kernel sends SIGTERM."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the process group still lets stop() reach every descendant
+
+
+@dataclass
+class Child:
+    """One supervised command, restarted with backoff when it dies unexpectedly."""
+
+    name: str
+    arguments: list[str]
+    environment: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_restart_at: float = 0.0
+    history: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "amyplant.cli", *self.arguments],
+                env=self.environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        finally:
+            log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return self.process.poll() if self.process else None
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def stop_children(children: list[Child], *, timeout_s: float) -> None:
+    """SIGTERM every child's process group, wait, then SIGKILL whatever is left; reap them all."""
+    for child in children:
+        if child.exited() is None:
+            child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        if child.process is None:
+            continue
+        try:
+            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for child in children:
+        # Also kill stragglers in the group (e.g. a grandchild) even if the leader already exited.
+        child.signal_group(signal.SIGKILL)
+        if child.process is not None:
+            child.process.wait()

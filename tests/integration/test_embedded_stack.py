@@ -1,0 +1,73 @@
+"""The embedded Redis and Postgres start, serve, keep data across restarts and stop cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import redis
+import sqlalchemy as sa
+
+from amyplant.core.database import create_engine, current_revision, migrate, pgvector_version
+from amyplant.core.embedded.postgres_server import EmbeddedPostgres
+from amyplant.core.embedded.redis_server import EmbeddedRedis
+
+
+def test_embedded_redis_keeps_data_across_a_restart(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    client = redis.Redis.from_url(server.start())
+    client.set("kept", b"yes")
+    pid = server.pid
+    server.stop()
+    assert pid is not None and not psutil.pid_exists(pid)
+    client = redis.Redis.from_url(server.start())
+    try:
+        assert client.get("kept") == b"yes"
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_session_postgres_has_pgvector_and_the_schema(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            version = pgvector_version(connection)
+            assert version is not None and version.split(".")[0] == "0"
+            assert current_revision(connection) is not None
+            assert connection.execute(sa.text("show server_version")).scalar_one().startswith("18")
+            distance = connection.execute(sa.text("select '[3,4]'::vector <-> '[0,0]'::vector")).scalar_one()
+            assert distance == 5.0
+    finally:
+        engine.dispose()
+
+
+def test_migrate_is_idempotent(database_url: str) -> None:
+    migrate(database_url)
+    migrate(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert current_revision(connection) is not None
+    finally:
+        engine.dispose()
+
+
+def test_embedded_postgres_restarts_on_its_data(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    url = server.start()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("create table kept (value int)"))
+        connection.execute(sa.text("insert into kept values (42)"))
+    engine.dispose()
+    pid = server.pid
+    server.stop()
+    assert pid is not None and not psutil.pid_exists(pid)
+    engine = create_engine(server.start())
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("select value from kept")).scalar_one() == 42
+    finally:
+        engine.dispose()
+        server.stop()

@@ -1,0 +1,38 @@
+"""Queue messages: versioned, strict, references only."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from amyplant.core.messages import FrameMessage, MessageVersionError, decode_frame_message, frame_key
+
+
+def _message() -> FrameMessage:
+    return FrameMessage(camera_id="front_door", sequence=7, frame_key=frame_key("front_door", 7),
+                        width=640, height=480, run_id="abc")
+
+
+def test_round_trip_through_json_keeps_every_field() -> None:
+    message = _message()
+    decoded = decode_frame_message(message.model_dump(mode="json"))
+    assert decoded == message
+    assert decoded.schema_version == 1
+    assert decoded.frame_key == "amyplant:frame:front_door:7"
+
+
+def test_unknown_schema_version_is_refused_clearly() -> None:
+    payload = _message().model_dump(mode="json") | {"schema_version": 2}
+    with pytest.raises(MessageVersionError, match="schema_version 2"):
+        decode_frame_message(payload)
+
+
+def test_pixels_cannot_ride_along() -> None:
+    payload = _message().model_dump(mode="json") | {"pixels": [0, 1, 2]}
+    with pytest.raises(ValidationError, match="pixels"):
+        decode_frame_message(payload)
+
+
+def test_camera_ids_are_restricted_to_safe_characters() -> None:
+    with pytest.raises(ValidationError):
+        FrameMessage(camera_id="front door;rm", sequence=0, frame_key="k", width=1, height=1, run_id="r")
