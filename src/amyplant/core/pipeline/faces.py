@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from amyplant.core.pipeline.alignment import align_face
-from amyplant.models.client import ModelClient
+from amyplant.models.client import Attributes, Detection, ModelClient
 
 EMBEDDER_CHIP_SIZE = 150
 EMBEDDER_CHIP_PADDING = 0.25
@@ -66,19 +66,19 @@ class FacePipeline:
         if not detections:
             return []
         chips = np.stack([
-            align_face(image, d.landmarks, size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
+            align_face(image, d.landmarks_array(), size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
             for d in detections
         ])
         embeddings = self.models.embed(chips, model_version=model_version)
         attributes = self._attributes(image, detections, model_version)
         faces = [
             FaceObservation(
-                box=tuple(float(v) for v in detection.box),  # type: ignore[arg-type]
-                score=float(detection.score),
-                landmarks=np.asarray(detection.landmarks, dtype=np.float32),
+                box=detection.box,
+                score=detection.score,
+                landmarks=detection.landmarks_array(),
                 embedding=np.asarray(embedding, dtype=np.float32),
                 chip=chip,
-                quality=FaceQuality.measure(tuple(detection.box), chip),  # type: ignore[arg-type]
+                quality=FaceQuality.measure(detection.box, chip),
                 age=attribute.age if attribute else None,
                 female_probability=attribute.female_probability if attribute else None,
             )
@@ -88,11 +88,13 @@ class FacePipeline:
         ]
         return sorted(faces, key=lambda face: face.quality.size_px, reverse=True)
 
-    def _attributes(self, image: np.ndarray, detections: list, model_version: int | None) -> list:  # type: ignore[type-arg]
+    def _attributes(
+        self, image: np.ndarray, detections: list[Detection], model_version: int | None
+    ) -> list[Attributes | None]:
         if not self.with_attributes:
-            return [None] * len(detections)
+            return [None for _ in detections]
         chips = np.stack([
-            align_face(image, d.landmarks, size=ATTRIBUTES_CHIP_SIZE, padding=ATTRIBUTES_CHIP_PADDING)
+            align_face(image, d.landmarks_array(), size=ATTRIBUTES_CHIP_SIZE, padding=ATTRIBUTES_CHIP_PADDING)
             for d in detections
         ])
         return list(self.models.attributes(chips, model_version=model_version))

@@ -62,8 +62,14 @@ def check_models(client: ModelClient) -> PartHealth:
         status = client.status()
     except Exception as error:  # any runtime failure is reported, never raised from /health
         return PartHealth(ok=False, error=f"{type(error).__name__}: {error}")
-    detail = status.as_dict()
-    return PartHealth(ok=status.ok, detail=detail, error=None if status.ok else "a model is not available")
+    detail: dict[str, Any] = {
+        "backend": status.backend,
+        "address": status.address,
+        "models": {model.name: {"serving_version": model.serving_version,
+                                "versions": list(model.available_versions)} for model in status.models},
+    }
+    error = None if status.ready else "a model has no servable version (run `amyplant models build`)"
+    return PartHealth(ok=status.ready, detail=detail, error=error)
 
 
 def check_workers(app: Celery) -> PartHealth:

@@ -1,0 +1,37 @@
+# The two commands of the README: `make up` (set up and run everything) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: up test install models lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up and run the whole system on embedded defaults (models are built first when missing).
+up: $(STAMP)
+	$(BIN)/amyplant up
+
+models: $(STAMP)
+	$(BIN)/amyplant models build
+
+## Run the whole test suite (unit, integration, models, end to end).
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf .state .cache/test-models
