@@ -30,9 +30,11 @@ def _cameras_from_args(args: argparse.Namespace) -> list:  # type: ignore[type-a
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from amyplant.core.settings import UpSettings
+    from amyplant.core.settings import CaptureSettings, UpSettings
     from amyplant.supervisor.up import Supervisor
 
+    if args.cameras_file is None:
+        args.cameras_file = CaptureSettings().cameras_file
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = UpSettings(**overrides)
     supervisor = Supervisor(
