@@ -16,14 +16,10 @@ from amyplant.core.embedded.redis_server import EmbeddedRedis
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("AMYPLANT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data, or skip the test when it is absent."""
-    path = shared_data_dir()
+    """../shared/data (or $AMYPLANT_SHARED_DATA), or skip the test when it is absent."""
+    path = Path(os.environ.get("AMYPLANT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path}")
     return path
