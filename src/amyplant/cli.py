@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from amyplant.models import cli as models_cli
 
     models_cli.register(commands)
+    from amyplant.services.trainer import cli as trainer_cli
+
+    trainer_cli.register(commands)
     return parser
 
 

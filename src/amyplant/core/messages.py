@@ -42,10 +42,14 @@ class TrainingRequest(Message):
 
     kind: Literal["training"] = "training"
     schema_version: Literal[1] = 1
-    dataset: str
-    epochs: Annotated[int, Field(ge=1)] = 10
+    job_id: Annotated[str, Field(pattern=r"^[a-f0-9]{8,32}$")]
+    dataset: Annotated[str, Field(min_length=1, description="Dataset folder (images + LabelMe JSON).")]
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 10
     backbone: Literal["vgg16", "mobilenetv2"] = "mobilenetv2"
+    size: Annotated[int, Field(ge=64, le=1024, multiple_of=16)] = 256
+    expansion: Annotated[int, Field(ge=1, le=200)] = 30
     seed: int = 1234
+    force: bool = False
 
 
 class MessageVersionError(ValueError):

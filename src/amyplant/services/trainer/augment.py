@@ -1,0 +1,91 @@
+"""Augmentation with albumentations: boxes and landmarks move with the image; mostly-cut faces are dropped."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from amyplant.services.trainer.labelme import Annotation
+
+# albumentations may look for a newer release online at import time; this system never phones home.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
+
+# Mirroring an image swaps which eye (and mouth corner) is on the image's left.
+FLIPPED_LANDMARK_ORDER = (1, 0, 2, 4, 3)
+
+
+@dataclass(frozen=True)
+class AugmentedSample:
+    """One augmented square image; boxes and landmarks normalised to [0, 1]."""
+
+    image: np.ndarray  # uint8 [S, S, 3] RGB
+    boxes: np.ndarray  # float32 [F, 4] x1, y1, x2, y2
+    landmarks: np.ndarray  # float32 [F, 5, 2]
+    has_landmarks: np.ndarray  # bool [F]
+
+
+def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
+    """The augmentation of the original workflow: random crops, brightness/contrast, gamma, colour shifts."""
+    return A.Compose(
+        [
+            A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.33), p=1.0),
+            A.RandomBrightnessContrast(p=0.5),
+            A.RandomGamma(p=0.3),
+            A.RGBShift(p=0.3),
+            A.GaussianBlur(blur_limit=(3, 5), p=0.1),
+        ],
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["face_index"],
+                                 min_visibility=min_visibility, clip=True),
+        keypoint_params=A.KeypointParams(format="xy", label_fields=["point_face"], remove_invisible=False),
+    )
+
+
+def augment_once(image: np.ndarray, annotation: Annotation, transform: A.Compose,
+                 rng: np.random.Generator) -> AugmentedSample:
+    """One random augmentation of an annotated RGB image (faces outside the crop are dropped)."""
+    boxes = [[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces]
+    keypoints, point_face = [], []
+    for index, face in enumerate(annotation.faces):
+        for x, y in face.landmarks or ():
+            keypoints.append((x, y))
+            point_face.append(index)
+    result = transform(image=image, bboxes=boxes, face_index=list(range(len(boxes))),
+                       keypoints=keypoints, point_face=point_face)
+    out = result["image"]
+    size = out.shape[0]
+    kept = [int(i) for i in result["face_index"]]
+    out_boxes = np.asarray(result["bboxes"], dtype=np.float32).reshape(-1, 4) / size
+    landmarks = np.zeros((len(kept), 5, 2), dtype=np.float32)
+    has_landmarks = np.zeros(len(kept), dtype=bool)
+    points = np.asarray(result["keypoints"], dtype=np.float32).reshape(-1, 2)
+    owners = np.asarray(result["point_face"], dtype=int)
+    for slot, face in enumerate(kept):
+        mine = points[owners == face]
+        if len(mine) == 5:
+            landmarks[slot] = mine / size
+            has_landmarks[slot] = True
+    if rng.random() < 0.5:
+        out = np.ascontiguousarray(out[:, ::-1])
+        out_boxes = np.stack([1 - out_boxes[:, 2], out_boxes[:, 1], 1 - out_boxes[:, 0], out_boxes[:, 3]], axis=1)
+        landmarks = landmarks[:, FLIPPED_LANDMARK_ORDER]
+        landmarks[..., 0] = np.where(has_landmarks[:, None], 1 - landmarks[..., 0], 0)
+    return AugmentedSample(out, out_boxes.astype(np.float32), landmarks, has_landmarks)
+
+
+def expand(annotations: list[Annotation], *, size: int, factor: int, seed: int) -> list[AugmentedSample]:
+    """`factor` augmented samples of every annotated image (images with no face stay as negatives)."""
+    transform = make_transform(size)
+    transform.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    samples: list[AugmentedSample] = []
+    for annotation in annotations:
+        bgr = cv2.imread(str(annotation.image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{annotation.image_path}: cannot be decoded")
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        samples.extend(augment_once(image, annotation, transform, rng) for _ in range(factor))
+    return samples

@@ -1,0 +1,82 @@
+"""`amyplant train`, `amyplant dataset ...` and `amyplant trainer`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    train = subparsers.add_parser("train", help="train a face detector on a dataset and publish it if better")
+    train.add_argument("--dataset", type=Path, required=True, help="folder of images with LabelMe JSON")
+    train.add_argument("--repo", type=Path, help="model repository (default: AMYPLANT_MODEL_REPOSITORY)")
+    train.add_argument("--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--backbone", choices=["mobilenetv2", "vgg16"], default="mobilenetv2")
+    train.add_argument("--size", type=int, default=256, help="network input size (multiple of 16)")
+    train.add_argument("--expansion", type=int, default=30, help="augmented copies of each training image")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--block", type=int, default=10, help="consecutive images kept in one split")
+    train.add_argument("--force", action="store_true", help="publish even if not better than the served one")
+    train.set_defaults(func=run_train)
+
+    dataset = subparsers.add_parser("dataset", help="prepare training datasets")
+    actions = dataset.add_subparsers(dest="dataset_command", required=True)
+    annotate = actions.add_parser("annotate", help="write LabelMe JSON from the served detector")
+    annotate.add_argument("folder", type=Path)
+    annotate.add_argument("--overwrite", action="store_true")
+    annotate.set_defaults(func=run_annotate)
+    validate = actions.add_parser("validate", help="check every annotation, list every problem")
+    validate.add_argument("folder", type=Path)
+    validate.set_defaults(func=run_validate)
+
+    trainer = subparsers.add_parser("trainer", help="run the trainer service (Celery, queue 'training')")
+    trainer.set_defaults(func=run_trainer)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from amyplant.core.settings import TrainerSettings
+    from amyplant.services.trainer.fitting import Hyperparameters
+    from amyplant.services.trainer.publishing import train_and_publish
+    from amyplant.services.trainer.split import SplitPlan
+
+    settings = TrainerSettings()
+    hyper = Hyperparameters(size=args.size, backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size,
+                            expansion=args.expansion, seed=args.seed)
+    outcome = train_and_publish(
+        args.dataset, repo=args.repo or settings.common.resolved_model_repository,
+        workdir=args.workdir or settings.common.state_dir / "training" / "cli", hyper=hyper, force=args.force,
+        plan=SplitPlan(block=args.block, seed=args.seed),
+    )
+    print(json.dumps({"split": outcome.split_sizes, "gate": outcome.gate,
+                      "published_version": outcome.published_version}, indent=2, default=str))
+    return 0
+
+
+def run_annotate(args: argparse.Namespace) -> int:
+    from amyplant.core.settings import CommonSettings
+    from amyplant.models.client import create_model_client
+    from amyplant.services.trainer.datasets import pre_annotate
+
+    with create_model_client(CommonSettings()) as models:
+        written = pre_annotate(args.folder, models, overwrite=args.overwrite)
+    print(f"wrote {written} annotation(s) in {args.folder}; correct them in LabelMe, then train")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from amyplant.services.trainer.datasets import load_dataset
+
+    dataset = load_dataset(args.folder)
+    negatives = sum(1 for a in dataset.annotations if not a.faces)
+    print(f"{args.folder}: {len(dataset.annotations)} images, {dataset.faces} faces, {negatives} without a face; ok")
+    return 0
+
+
+def run_trainer(args: argparse.Namespace) -> int:
+    from amyplant.core.settings import TrainerSettings
+    from amyplant.services.trainer.worker import TrainerWorker
+
+    return TrainerWorker(TrainerSettings()).run()

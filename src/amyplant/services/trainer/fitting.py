@@ -1,0 +1,94 @@
+"""Training: the combined loss in a custom train_step, early stopping, checkpoints, determinism."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from amyplant.services.trainer.losses import detector_losses
+
+LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Everything that shapes a training run; recorded in the published model's manifest."""
+
+    size: int = 256
+    backbone: str = "mobilenetv2"
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    positive_weight: float = 20.0
+    box_weight: float = 5.0
+    landmark_weight: float = 1.0
+    patience: int = 3
+    expansion: int = 30
+    seed: int = 1234
+
+
+class DetectorTrainer(keras.Model):  # type: ignore[misc]
+    """Wraps the network so fit() optimises our combined loss and reports each of its terms."""
+
+    def __init__(self, network: keras.Model, hyper: Hyperparameters) -> None:
+        super().__init__()
+        self.network = network
+        self.hyper = hyper
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+
+    def call(self, inputs: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        outputs: dict[str, tf.Tensor] = self.network(inputs, training=training)
+        return outputs
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def _losses(self, targets: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return detector_losses(targets, outputs, positive_weight=self.hyper.positive_weight,
+                               box_weight=self.hyper.box_weight, landmark_weight=self.hyper.landmark_weight)
+
+    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, targets = data
+        with tf.GradientTape() as tape:
+            losses = self._losses(targets, self.network(images, training=True))
+        variables = self.network.trainable_variables
+        self.optimizer.apply(tape.gradient(losses["loss"], variables), variables)
+        return self._track(losses)
+
+    def test_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, targets = data
+        return self._track(self._losses(targets, self.network(images, training=False)))
+
+    def _track(self, losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        for name, value in losses.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def make_deterministic(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit(network: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None,
+        hyper: Hyperparameters, *, checkpoint_dir: Path, verbose: int = 1,
+        extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
+    """Train with early stopping on validation loss (best weights restored) and per-epoch checkpoints."""
+    trainer = DetectorTrainer(network, hyper)
+    trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    monitor = "val_loss" if validation is not None else "loss"
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=hyper.patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"),
+                                        save_weights_only=True),
+        *(extra_callbacks or []),
+    ]
+    history: Any = trainer.fit(train, validation_data=validation, epochs=hyper.epochs, callbacks=callbacks,
+                               verbose=verbose)
+    return {name: [float(v) for v in values] for name, values in history.history.items()}

@@ -1,0 +1,66 @@
+"""Splits are reproducible and keep neighbouring frames together; augmentation moves boxes with the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from amyplant.services.trainer.augment import expand
+from amyplant.services.trainer.labelme import Annotation, FaceBox
+from amyplant.services.trainer.split import SplitPlan, split_by_blocks
+from amyplant.services.trainer.targets import encode_targets
+
+
+def test_split_is_seeded_and_never_separates_a_block() -> None:
+    frames = list(range(100))
+    plan = SplitPlan(validation=0.2, test=0.2, block=10, seed=7)
+    first, again = split_by_blocks(frames, plan), split_by_blocks(frames, plan)
+    assert first == again
+    assert sorted(first["train"] + first["validation"] + first["test"]) == frames
+    for name, members in first.items():
+        blocks = {frame // 10 for frame in members}
+        assert len(members) == 10 * len(blocks), name  # whole blocks only
+    assert len(first["test"]) == 20 and len(first["validation"]) == 20
+    assert split_by_blocks(frames, SplitPlan(validation=0.2, test=0.2, block=10, seed=8)) != first
+
+
+def test_split_refuses_impossible_fractions() -> None:
+    with pytest.raises(ValueError, match="room for training"):
+        split_by_blocks([1, 2, 3], SplitPlan(validation=0.5, test=0.5))
+
+
+def _scene(tmp_path: Path) -> Annotation:
+    """A grey image with a white square 'face' at a known place; its box is the square."""
+    image = np.full((200, 300, 3), 60, np.uint8)
+    image[50:110, 120:180] = 255
+    path = tmp_path / "scene.png"
+    cv2.imwrite(str(path), image)
+    points = ((135.0, 70.0), (165.0, 70.0), (150.0, 85.0), (138.0, 100.0), (162.0, 100.0))
+    return Annotation(image_path=path, width=300, height=200, faces=[FaceBox(120, 50, 180, 110, landmarks=points)])
+
+
+def test_augmented_boxes_still_enclose_the_face(tmp_path: Path) -> None:
+    samples = expand([_scene(tmp_path)], size=96, factor=25, seed=3)
+    assert len(samples) == 25
+    with_face = [s for s in samples if len(s.boxes)]
+    assert with_face, "every crop dropped the face"
+    for sample in with_face:
+        x1, y1, x2, y2 = (sample.boxes[0] * 96).round().astype(int)
+        inside = sample.image[y1 + 2:y2 - 2, x1 + 2:x2 - 2].astype(float).mean()
+        assert inside > 150, "the box no longer sits on the bright square"
+        eyes = sample.landmarks[0, :2, 0]
+        assert sample.has_landmarks[0] and eyes[0] < eyes[1], "image-left eye must stay on the left after a flip"
+
+
+def test_targets_mark_the_cell_of_the_face_centre(tmp_path: Path) -> None:
+    sample = expand([_scene(tmp_path)], size=96, factor=1, seed=1)[0]
+    target = encode_targets(sample, grid=6)
+    assert target[..., 0].sum() == len(sample.boxes)
+    if len(sample.boxes):
+        x1, y1, x2, y2 = sample.boxes[0]
+        row, column = int((y1 + y2) / 2 * 6), int((x1 + x2) / 2 * 6)
+        assert target[row, column, 0] == 1.0
+        np.testing.assert_allclose(target[row, column, 1:5], sample.boxes[0])
