@@ -34,3 +34,8 @@ async def get_health(context: Context) -> JSONResponse:
     }
     health = overall(parts)
     return JSONResponse(health.model_dump(), status_code=200 if health.status == "ok" else 503)
+
+
+@router.get("/livez", summary="The gallery process answers (for liveness probes; checks no dependency)")
+async def get_livez() -> dict[str, str]:
+    return {"status": "alive"}
