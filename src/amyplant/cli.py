@@ -88,12 +88,13 @@ def run_capture(args: argparse.Namespace) -> int:
     import signal
 
     from amyplant.core.settings import CaptureSettings
-    from amyplant.services.capture.service import CaptureService
+    from amyplant.services.capture.service import CaptureService, CollectOptions
 
     settings = CaptureSettings()
     if args.cameras_file is None and not args.source:
         args.cameras_file = settings.cameras_file
-    service = CaptureService(settings, _cameras_from_args(args))
+    collect = CollectOptions(args.collect, args.every) if args.collect is not None else None
+    service = CaptureService(settings, _cameras_from_args(args), collect=collect)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     return service.run()
@@ -101,7 +102,8 @@ def run_capture(args: argparse.Namespace) -> int:
 
 def _add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras-file", type=Path, help="YAML/TOML file listing the cameras")
-    parser.add_argument("--source", action="append", help="a camera source (repeatable): index, URL, file, folder")
+    parser.add_argument("--source", action="append",
+                        help="a camera source (repeatable): index, URL, file, folder")
     parser.add_argument("--loop", action="store_true", help="replay file sources when they end")
 
 
@@ -132,11 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     capture = commands.add_parser("capture", help="run the capture service")
     _add_camera_arguments(capture)
     capture.add_argument("--camera", help="only this camera id of the cameras file")
+    capture.add_argument("--collect", type=Path, metavar="DIR",
+                         help="collection mode: save frames as JPEG into DIR for a dataset (none are queued)")
+    capture.add_argument("--every", type=int, default=10, metavar="N",
+                         help="with --collect: save every Nth frame of each camera (default 10)")
     capture.set_defaults(func=run_capture)
 
     from amyplant.models import cli as models_cli
 
     models_cli.register(commands)
+    from amyplant.evaluation import cli as evaluation_cli
+
+    evaluation_cli.register(commands)
     from amyplant.services.trainer import cli as trainer_cli
 
     trainer_cli.register(commands)

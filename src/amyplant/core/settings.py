@@ -37,7 +37,9 @@ class CommonSettings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis URL (redis://host:port/db). Unset: the bundled redis-server is started on loopback.",
+        description=(
+            "Redis URL (redis://host:port/db). Unset: the bundled redis-server is started on loopback."
+        ),
     )
     database_url: str | None = Field(
         None,
@@ -45,7 +47,9 @@ class CommonSettings(BaseSettings):
     )
     model_server: str | None = Field(
         None,
-        description="TensorFlow Serving address: grpc://host:8500 or http://host:8501. Unset: models run in process.",
+        description=(
+            "TensorFlow Serving address: grpc://host:8500 or http://host:8501. Unset: models run in process."
+        ),
     )
     model_repository: Path | None = Field(
         None,
@@ -105,7 +109,9 @@ class GallerySettings(ServiceSettings):
         0.6, gt=0, description="Largest Euclidean embedding distance that still names a person."
     )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted upload.")
-    max_upload_pixels: int = Field(50_000_000, gt=0, description="Largest accepted image (decompression bombs).")
+    max_upload_pixels: int = Field(
+        50_000_000, gt=0, description="Largest accepted image (decompression bombs)."
+    )
 
     def secret_fields(self) -> dict[str, str]:
         return {"api_key_pepper": self.api_key_pepper}
@@ -123,9 +129,32 @@ class WorkerSettings(ServiceSettings):
     )
     webhook_url: str | None = Field(None, description="Where alerts are POSTed (HMAC-signed JSON).")
     webhook_secret: str = Field("", description="HMAC key for alert webhooks. Required outside development.")
+    webhook_timeout_s: float = Field(3.0, gt=0, description="Seconds one webhook attempt may take.")
+    webhook_retries: int = Field(3, ge=0, le=10, description="Further attempts after a failed webhook.")
+    mqtt_url: str | None = Field(
+        None, description="MQTT broker, mqtt://host:1883 or mqtts://host:8883. Unset: no MQTT messages."
+    )
+    mqtt_username: str | None = Field(None, description="MQTT user name; unset for an anonymous broker.")
+    mqtt_password: str = Field(
+        "", description="MQTT password; required outside development when a user name is set."
+    )
+    mqtt_topic_prefix: str = Field("amyplant", description="Topics are <prefix>/<camera>/last_person, ...")
+    mqtt_discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant's MQTT discovery prefix for the per-camera sensors."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus exporter.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port of the Prometheus exporter; 0: off.")
+    annotated_ttl_s: int = Field(30, ge=1, description="Seconds a camera's latest annotated frame is kept.")
+    track_max_gap_s: float = Field(
+        2.0, gt=0, description="Seconds a face may go unseen before its track ends."
+    )
+    track_min_hits: int = Field(2, ge=1, description="Faces a track needs before it becomes an event.")
 
     def secret_fields(self) -> dict[str, str]:
-        return {"webhook_secret": self.webhook_secret} if self.webhook_url else {}
+        secrets_needed = {"webhook_secret": self.webhook_secret} if self.webhook_url else {}
+        if self.mqtt_url and self.mqtt_username:
+            secrets_needed["mqtt_password"] = self.mqtt_password
+        return secrets_needed
 
 
 class CaptureSettings(ServiceSettings):
@@ -138,6 +167,11 @@ class CaptureSettings(ServiceSettings):
         10, ge=1, description="Frames queued per camera before the oldest are dropped and counted."
     )
     jpeg_quality: int = Field(90, ge=10, le=100, description="JPEG quality of stored frames.")
+    metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus exporter.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port of the Prometheus exporter; 0: off.")
+    status_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between camera status updates in Redis (read by the gallery health)."
+    )
 
 
 class TrainerSettings(ServiceSettings):

@@ -13,10 +13,13 @@ import cv2
 import numpy as np
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from amyplant.core.frames import encode_jpeg, store_frame
 from amyplant.core.messages import FrameMessage, frame_key
+from amyplant.core.metrics import CameraStats
 from amyplant.services.capture.cameras import CameraConfig
+from amyplant.services.capture.collect import FrameCollector
 from amyplant.services.capture.sources import SourceError, open_frames
 from amyplant.services.inference.celery_app import PROCESS_FRAME_TASK
 
@@ -39,28 +42,55 @@ class CameraCounters:
     queued: int = 0
     dropped: int = 0
     reconnects: int = 0
+    collected: int = 0
     state: CameraState = CameraState.STARTING
     last_error: str | None = None
     pending: deque[str] = field(default_factory=deque)
 
+    def stats(self, camera_id: str) -> CameraStats:
+        """A snapshot for metrics and health; the reason is given while the camera is not streaming."""
+        troubled = self.state in (CameraState.RECONNECTING, CameraState.FAILED)
+        return CameraStats(
+            camera_id=camera_id, state=str(self.state), reason=self.last_error if troubled else None,
+            captured=self.captured, queued=self.queued, dropped=self.dropped, reconnects=self.reconnects,
+            pending=len(self.pending), collected=self.collected,
+        )
+
+
+def _classify(error: Exception) -> tuple[str, bool]:
+    """The reason to show for a failure, and whether retrying is pointless."""
+    if isinstance(error, SourceError):
+        return str(error), error.permanent
+    if isinstance(error, cv2.error):
+        return f"OpenCV: {error}", False
+    if isinstance(error, redis.RedisError | OperationalError):
+        return f"Redis: {type(error).__name__}: {error}", False
+    logger.error("unexpected capture failure", exc_info=error)
+    return f"{type(error).__name__}: {error}", True
+
 
 class CameraCapture:
-    """Runs one camera until stop(); reopens a failed stream with exponential backoff."""
+    """Runs one camera until stop(); reopens a failed stream with exponential backoff.
+
+    Without Redis and Celery it only collects (collection mode: `collector` saves every Nth frame).
+    """
 
     def __init__(
         self,
         camera: CameraConfig,
         *,
-        redis_client: redis.Redis,
-        celery: Celery,
+        redis_client: redis.Redis | None,
+        celery: Celery | None,
         frame_ttl_s: int,
         max_pending: int,
         jpeg_quality: int = 90,
         max_reconnect_delay_s: float = 30.0,
+        collector: FrameCollector | None = None,
     ) -> None:
         self.camera = camera
         self.redis = redis_client
         self.celery = celery
+        self.collector = collector
         self.frame_ttl_s = frame_ttl_s
         self.max_pending = max_pending
         self.jpeg_quality = jpeg_quality
@@ -75,20 +105,36 @@ class CameraCapture:
         delay = 1.0
         while not self._stopping.is_set():
             run_id = uuid.uuid4().hex[:12]
+            captured_before = self.counters.captured
             try:
                 self._play(run_id)
-                delay = 1.0
-                if not self.camera.loop:
-                    self.counters.state = CameraState.ENDED
+            except Exception as error:  # every failure is classified; none may end the thread unseen
+                reason, permanent = _classify(error)
+                if permanent:
+                    self._fail(reason)
                     return
-            except (SourceError, cv2.error) as error:
-                self.counters.state = CameraState.RECONNECTING
-                self.counters.last_error = str(error)
-                self.counters.reconnects += 1
-                logger.warning("camera %s: %s; reopening in %.0f s", self.camera.id, error, delay)
+                if self.counters.captured > captured_before:
+                    delay = 1.0  # it streamed for a while: start the backoff afresh
+                self._reconnecting(reason, delay)
                 if self._stopping.wait(delay):
                     return
                 delay = min(delay * 2, self.max_reconnect_delay_s)
+                continue
+            delay = 1.0
+            if not self.camera.loop:
+                self.counters.state = CameraState.ENDED
+                return
+
+    def _reconnecting(self, reason: str, delay: float) -> None:
+        self.counters.state = CameraState.RECONNECTING
+        self.counters.last_error = reason
+        self.counters.reconnects += 1
+        logger.warning("camera %s: %s; reopening in %.0f s", self.camera.id, reason, delay)
+
+    def _fail(self, reason: str) -> None:
+        self.counters.state = CameraState.FAILED
+        self.counters.last_error = reason
+        logger.error("camera %s failed: %s", self.camera.id, reason)
 
     def _play(self, run_id: str) -> None:
         interval = 1.0 / self.camera.detect_fps
@@ -99,7 +145,9 @@ class CameraCapture:
                 return
             self.counters.state = CameraState.STREAMING
             self.counters.captured += 1
-            if position + 1e-6 < next_due:
+            if self.collector is not None and self.collector.offer(self._resize(frame)) is not None:
+                self.counters.collected += 1
+            if self.redis is None or position + 1e-6 < next_due:
                 continue
             next_due = max(next_due + interval, position)
             self._queue(self._resize(frame), run_id=run_id, sequence=sequence)
@@ -113,6 +161,7 @@ class CameraCapture:
         return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
     def _queue(self, frame: np.ndarray, *, run_id: str, sequence: int) -> None:
+        assert self.redis is not None and self.celery is not None
         key = frame_key(self.camera.id, sequence) + f":{run_id}"
         store_frame(self.redis, key=key, jpeg=encode_jpeg(frame, quality=self.jpeg_quality),
                     ttl_s=self.frame_ttl_s)
@@ -127,6 +176,7 @@ class CameraCapture:
 
     def _bound_backlog(self) -> None:
         """Workers delete a frame's key when done; when too many are still pending, drop the oldest."""
+        assert self.redis is not None
         pending = self.counters.pending
         while pending and not self.redis.exists(pending[0]):
             pending.popleft()

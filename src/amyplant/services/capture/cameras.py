@@ -15,7 +15,9 @@ class CameraConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Short unique name, e.g. front_door.")]
+    id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Short unique name, e.g. front_door.")
+    ]
     source: str = Field(
         description="Webcam index ('0'), rtsp:// or http(s):// stream URL, video file, or folder of images."
     )
@@ -23,7 +25,9 @@ class CameraConfig(BaseModel):
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to the workers.")
     max_width: int | None = Field(None, gt=0, description="Frames wider than this are scaled down first.")
     loop: bool = Field(False, description="Replay a video file or folder from the start when it ends.")
-    realtime: bool = Field(True, description="Play files at their own frame rate (False: as fast as possible).")
+    realtime: bool = Field(
+        True, description="Play files at their own frame rate (False: as fast as possible)."
+    )
 
 
 class CamerasFile(BaseModel):

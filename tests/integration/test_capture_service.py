@@ -1,0 +1,105 @@
+"""The capture service: collection mode, camera state with reasons, metrics over HTTP, status in Redis."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import redis
+from prometheus_client import generate_latest
+
+from amyplant.core.metrics import start_exporter
+from amyplant.core.settings import CaptureSettings, CommonSettings, Environment
+from amyplant.services.capture.cameras import CameraConfig
+from amyplant.services.capture.service import CaptureService, CollectOptions
+from amyplant.services.capture.status import read_statuses
+from amyplant.services.inference.celery_app import FRAMES_QUEUE
+
+
+def image_folder(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for index in range(count):
+        image = np.full((120, 160, 3), index * 20, dtype=np.uint8)
+        cv2.imwrite(str(folder / f"frame{index:03d}.png"), image)
+    return folder
+
+
+def settings(redis_url: str | None = None) -> CaptureSettings:
+    common = CommonSettings(
+        environment=Environment.DEVELOPMENT,
+        redis_url=redis_url,
+        database_url="postgresql://unused.invalid/none",
+    )
+    return CaptureSettings(common=common, status_interval_s=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def camera(source: Path | str, camera_id: str = "cam1") -> CameraConfig:
+    return CameraConfig(id=camera_id, source=str(source), realtime=False, detect_fps=60)
+
+
+def test_collection_mode_saves_every_nth_frame_named_by_camera_and_time(tmp_path: Path) -> None:
+    source = image_folder(tmp_path / "source", 10)
+    dataset = tmp_path / "dataset"
+    service = CaptureService(settings(), [camera(source)], collect=CollectOptions(dataset, every=3))
+    assert service.run() == 0
+    files = sorted(dataset.iterdir())
+    assert len(files) == 4  # frames 1, 4, 7 and 10
+    assert all(f.name.startswith("cam1_") and f.suffix == ".jpg" for f in files)
+    brightness = [int(cv2.imread(str(f)).mean()) for f in files]
+    assert brightness == sorted(brightness)  # name order is capture order: 0, 60, 120, 180
+    exposition = generate_latest(service.metrics.registry).decode()
+    assert 'amyplant_frames_collected_total{camera="cam1"} 4.0' in exposition
+    assert 'amyplant_frames_captured_total{camera="cam1"} 10.0' in exposition
+    assert 'amyplant_camera_state{camera="cam1",state="ended"} 1.0' in exposition
+
+
+def test_a_missing_source_fails_with_its_reason(tmp_path: Path) -> None:
+    service = CaptureService(
+        settings(), [camera(tmp_path / "nowhere.mp4")], collect=CollectOptions(tmp_path / "dataset", every=1)
+    )
+    assert service.run() == 1
+    stats = service.camera_stats()[0]
+    assert stats.state == "failed" and stats.reason is not None and "no such file" in stats.reason
+    exposition = generate_latest(service.metrics.registry).decode()
+    assert 'amyplant_camera_state{camera="cam1",state="failed"} 1.0' in exposition
+    assert 'amyplant_camera_error_info{camera="cam1",reason=' in exposition
+
+
+def test_frames_are_queued_and_status_and_queue_depth_are_visible(
+    tmp_path: Path, redis_client: redis.Redis, redis_url: str
+) -> None:
+    source = image_folder(tmp_path / "source", 5)
+    service = CaptureService(settings(redis_url), [camera(source, "porch")])
+    assert service.run() == 0
+    statuses = read_statuses(redis_client)
+    assert [(s.camera_id, s.state, s.queued) for s in statuses] == [("porch", "ended", 5)]
+    exporter = start_exporter(service.metrics.registry, host="127.0.0.1", port=free_port())
+    assert exporter is not None
+    try:
+        text = httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
+    finally:
+        exporter.close()
+    assert f'amyplant_queue_depth{{queue="{FRAMES_QUEUE}"}} 5.0' in text
+    assert 'amyplant_frames_queued_total{camera="porch"} 5.0' in text
+
+
+def test_a_busy_metrics_port_is_reported_not_fatal(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        service = CaptureService(
+            settings(),
+            [camera(image_folder(tmp_path / "s", 1))],
+            collect=CollectOptions(tmp_path / "d", every=1),
+        )
+        assert start_exporter(service.metrics.registry, host="127.0.0.1", port=taken.getsockname()[1]) is None
+        assert start_exporter(service.metrics.registry, host="127.0.0.1", port=0) is None  # 0: off

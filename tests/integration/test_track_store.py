@@ -1,0 +1,137 @@
+"""TrackStore on a real Redis: state shared between workers, frames applied in order, redos replayed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import redis
+
+from amyplant.services.inference.track_store import Outcome, TrackStore, TrackStoreBusy
+from amyplant.services.inference.tracking import FaceInput, MatchCandidate
+
+EMBEDDING = np.random.default_rng(3).normal(0, 0.09, 128).astype(np.float32)
+
+
+def faces_at(sequence: int) -> list[FaceInput]:
+    box = (100.0 + 5 * sequence, 80.0, 180.0 + 5 * sequence, 160.0)
+    return [
+        FaceInput(
+            box=box,
+            embedding=EMBEDDING,
+            size_px=80.0,
+            sharpness=150.0,
+            score=0.95,
+            candidate=MatchCandidate("person-1", distance=0.3),
+        )
+    ]
+
+
+def apply(store: TrackStore, sequence: int, *, run_id: str = "run1", camera: str = "door") -> Outcome:
+    return store.apply(
+        camera_id=camera,
+        run_id=run_id,
+        sequence=sequence,
+        timestamp=1000.0 + sequence / 5,
+        faces=faces_at(sequence),
+    ).outcome
+
+
+def test_two_workers_continue_one_camera_track(redis_client: redis.Redis) -> None:
+    worker_a = TrackStore(redis_client)
+    worker_b = TrackStore(redis.Redis(connection_pool=redis_client.connection_pool))
+    answers = [
+        (worker_a if sequence % 2 else worker_b).apply(
+            camera_id="door",
+            run_id="run1",
+            sequence=sequence,
+            timestamp=1000.0 + sequence / 5,
+            faces=faces_at(sequence),
+        )
+        for sequence in range(6)
+    ]
+    assert all(answer.outcome is Outcome.APPLIED for answer in answers)
+    track_ids = {answer.tracks.face_tracks[0] for answer in answers if answer.tracks}
+    assert track_ids == {"door:run1:1"}
+    last = answers[-1].tracks
+    assert last is not None and last.updated[0].hits == 6 and last.updated[0].identity == "person-1"
+    assert worker_a.load("door").state.last_sequence == 5
+
+
+def test_a_frame_older_than_the_last_applied_is_dropped(redis_client: redis.Redis) -> None:
+    store = TrackStore(redis_client, reorder_wait_s=0.0)
+    assert apply(store, 0) is Outcome.APPLIED
+    assert apply(store, 2) is Outcome.APPLIED
+    assert apply(store, 1) is Outcome.STALE
+    assert apply(store, 1, run_id="an-earlier-run") is Outcome.STALE  # captured earlier than frame 2
+    assert store.load("door").state.last_sequence == 2
+
+
+def test_a_redelivered_frame_gets_the_same_answer(redis_client: redis.Redis) -> None:
+    store = TrackStore(redis_client)
+    first = store.apply(camera_id="door", run_id="run1", sequence=0, timestamp=1000.0, faces=faces_at(0))
+    apply(store, 1)
+    again = store.apply(camera_id="door", run_id="run1", sequence=0, timestamp=1000.0, faces=faces_at(0))
+    assert again.outcome is Outcome.REPLAYED
+    assert again.tracks == first.tracks
+    assert store.load("door").state.tracks[0].hits == 2  # the replay did not count the face twice
+
+
+def test_a_late_predecessor_is_put_back_in_order(redis_client: redis.Redis) -> None:
+    store = TrackStore(redis_client, reorder_wait_s=2.0)
+    apply(store, 0)
+    outcomes: dict[int, Outcome] = {}
+    # Frame 2 arrives first; frame 1 shows up 0.2 s later and must still be applied, before frame 2.
+    later = threading.Thread(target=lambda: outcomes.setdefault(2, apply(store, 2)))
+    later.start()
+    time.sleep(0.2)
+    outcomes[1] = apply(store, 1)
+    later.join(timeout=10)
+    assert outcomes == {1: Outcome.APPLIED, 2: Outcome.APPLIED}
+    assert store.load("door").state.last_sequence == 2
+
+
+def test_many_concurrent_frames_leave_a_consistent_state(redis_client: redis.Redis) -> None:
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+
+    def work(sequences: range) -> None:
+        store = TrackStore(redis.Redis(connection_pool=redis_client.connection_pool), reorder_wait_s=0.05)
+        for sequence in sequences:
+            outcome = apply(store, sequence)
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=work, args=(range(start, 60, 3),)) for start in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    applied = outcomes.count(Outcome.APPLIED)
+    assert len(outcomes) == 60 and applied + outcomes.count(Outcome.STALE) == 60
+    track = TrackStore(redis_client).load("door").state.tracks[0]
+    assert track.hits == applied  # every applied frame counted exactly once, none lost to a race
+
+
+def test_a_held_lock_makes_the_frame_retryable(redis_client: redis.Redis) -> None:
+    holder = redis_client.lock("amyplant:tracks:door:lock", timeout=5)
+    assert holder.acquire()
+    try:
+        with pytest.raises(TrackStoreBusy, match="door"):
+            apply(TrackStore(redis_client, lock_wait_s=0.2), 0)
+    finally:
+        holder.release()
+
+
+def test_only_the_newest_answers_are_kept(redis_client: redis.Redis) -> None:
+    store = TrackStore(redis_client, results_kept=4)
+    for sequence in range(10):
+        apply(store, sequence)
+    fields = sorted(
+        int(f.decode().rsplit(":", 1)[1]) for f in redis_client.hkeys("amyplant:tracks:door:results")
+    )
+    assert fields == [6, 7, 8, 9]
+    assert redis_client.llen("amyplant:tracks:door:results_order") == 4
+    assert all(redis_client.ttl(key) > 0 for key in redis_client.keys("amyplant:tracks:door:*"))
