@@ -48,21 +48,21 @@ class DetectorTrainer(keras.Model):  # type: ignore[misc]
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
 
-    def _losses(self, targets: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _loss_terms(self, targets: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return detector_losses(targets, outputs, positive_weight=self.hyper.positive_weight,
                                box_weight=self.hyper.box_weight, landmark_weight=self.hyper.landmark_weight)
 
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, targets = data
         with tf.GradientTape() as tape:
-            losses = self._losses(targets, self.network(images, training=True))
+            losses = self._loss_terms(targets, self.network(images, training=True))
         variables = self.network.trainable_variables
         self.optimizer.apply(tape.gradient(losses["loss"], variables), variables)
         return self._track(losses)
 
     def test_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, targets = data
-        return self._track(self._losses(targets, self.network(images, training=False)))
+        return self._track(self._loss_terms(targets, self.network(images, training=False)))
 
     def _track(self, losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name, value in losses.items():
@@ -81,6 +81,8 @@ def fit(network: keras.Model, train: tf.data.Dataset, validation: tf.data.Datase
     """Train with early stopping on validation loss (best weights restored) and per-epoch checkpoints."""
     trainer = DetectorTrainer(network, hyper)
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
+    # A subclassed model is built by a first call; checkpoints cannot be written before that.
+    trainer(tf.zeros((1, hyper.size, hyper.size, 3)))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     monitor = "val_loss" if validation is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = [

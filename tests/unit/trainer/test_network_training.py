@@ -1,0 +1,58 @@
+"""The detector network trains on generated scenes (loss falls) and exports the face_detector signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from amyplant.services.trainer.augment import AugmentedSample
+from amyplant.services.trainer.export import ExportedDetector
+from amyplant.services.trainer.fitting import Hyperparameters, fit, make_deterministic
+from amyplant.services.trainer.losses import localization_loss
+from amyplant.services.trainer.network import build_network
+from amyplant.services.trainer.pipeline_data import to_dataset
+
+
+def _samples(count: int, size: int) -> list[AugmentedSample]:
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(count):
+        image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+        side = int(rng.integers(size // 4, size // 2))
+        x, y = (int(v) for v in rng.integers(0, size - side, 2))
+        image[y:y + side, x:x + side] = 230
+        box = np.array([[x, y, x + side, y + side]], dtype=np.float32) / size
+        samples.append(AugmentedSample(image, box, np.zeros((1, 5, 2), np.float32), np.zeros(1, bool)))
+    return samples
+
+
+def test_localization_loss_is_coordinate_plus_size_on_face_cells_only() -> None:
+    truth = tf.constant([[[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]]])
+    predicted = tf.constant([[[0.2, 0.1, 0.5, 0.7], [0.9, 0.9, 1.0, 1.0]]])
+    mask = tf.constant([[1.0, 0.0]])
+    # top-left error 0.1^2; size error (0.3-0.4)^2 + (0.6-0.4)^2; the unmasked cell does not count.
+    expected = 0.01 + 0.01 + 0.04
+    np.testing.assert_allclose(float(localization_loss(truth, predicted, mask)), expected, rtol=1e-5)
+
+
+def test_training_lowers_the_loss_and_export_serves_faces(tmp_path: Path) -> None:
+    make_deterministic(3)
+    size = 64
+    hyper = Hyperparameters(size=size, epochs=4, batch_size=8, learning_rate=3e-3, patience=10, seed=3)
+    samples = _samples(32, size)
+    train = to_dataset(samples, size=size, grid=size // 16, batch_size=8, shuffle=True, seed=3)
+    network = build_network(size=size, backbone="mobilenetv2")
+    history = fit(network, train, None, hyper, checkpoint_dir=tmp_path / "checkpoints", verbose=0)
+    assert history["loss"][-1] < history["loss"][0], history["loss"]
+    assert list((tmp_path / "checkpoints").glob("epoch-*.weights.h5"))
+
+    module = ExportedDetector(network, size, score_threshold=0.0)
+    tf.saved_model.save(module, str(tmp_path / "export"), signatures={"serving_default": module.serve})
+    serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    outputs = serve(image=tf.constant(np.zeros((90, 160, 3), np.uint8)))
+    assert set(outputs) == {"boxes", "scores", "landmarks"}
+    boxes = outputs["boxes"].numpy()
+    assert boxes.shape[1:] == (4,) and outputs["landmarks"].shape[1:] == (5, 2)
+    assert (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 90).all()
