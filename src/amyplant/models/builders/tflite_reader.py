@@ -1,0 +1,212 @@
+"""Read a float TFLite model's operators, options and weights, and run them as TensorFlow ops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
+
+# TFLite tensor type codes (schema TensorType) that this reader understands.
+_NUMPY_TYPES = {0: np.float32, 1: np.float16, 2: np.int32}
+# TFLite Padding enum and ActivationFunctionType enum values.
+_PADDING = {0: "SAME", 1: "VALID"}
+_ACTIVATIONS = {0: None, 1: tf.nn.relu, 3: tf.nn.relu6}
+SUPPORTED_OPS = frozenset(
+    {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RELU", "PAD", "MAX_POOL_2D", "RESIZE_BILINEAR", "RESHAPE"}
+)
+
+
+@dataclass(frozen=True)
+class TfliteOp:
+    """One operator: its builtin name, tensor indices and options (as a plain dict)."""
+
+    kind: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TfliteGraph:
+    """The first subgraph of a model, with every constant tensor already in float32 or int32."""
+
+    ops: tuple[TfliteOp, ...]
+    constants: dict[int, np.ndarray]
+    tensor_names: dict[int, str]
+    input_index: int
+    input_shape: tuple[int, ...]
+    output_indices: tuple[int, ...]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(self.tensor_names[i] for i in self.output_indices)
+
+    def parameter_count(self) -> int:
+        return int(sum(v.size for v in self.constants.values() if v.dtype == np.float32))
+
+
+def _options_dict(op: Any) -> dict[str, Any]:
+    options = op.builtinOptions
+    return {} if options is None else dict(vars(options))
+
+
+def _buffer_array(model: Any, tensor: Any) -> np.ndarray | None:
+    data = model.buffers[tensor.buffer].data
+    if data is None or len(data) == 0:
+        return None
+    dtype = _NUMPY_TYPES.get(tensor.type)
+    if dtype is None:
+        raise ValueError(f"tensor {tensor.name!r} has unsupported type code {tensor.type}")
+    raw = np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtype)
+    return raw.reshape(tuple(int(d) for d in tensor.shape))
+
+
+def read_tflite(path: Path) -> TfliteGraph:
+    """Parse a .tflite file; DEQUANTIZE ops on constant float16 weights are folded into float32 constants."""
+    model = flatbuffer_utils.read_model(str(path))
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"{path.name}: expected one subgraph, found {len(model.subgraphs)}")
+    graph = model.subgraphs[0]
+    names = {i: t.name.decode() for i, t in enumerate(graph.tensors)}
+    constants: dict[int, np.ndarray] = {}
+    for index, tensor in enumerate(graph.tensors):
+        value = _buffer_array(model, tensor)
+        if value is not None:
+            constants[index] = value
+    ops: list[TfliteOp] = []
+    for op in graph.operators:
+        kind = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex)
+        inputs = tuple(int(i) for i in op.inputs)
+        outputs = tuple(int(i) for i in op.outputs)
+        if kind == "DEQUANTIZE" and inputs[0] in constants:
+            # Weights are stored as float16; the interpreter widens them once, so do it here.
+            constants[outputs[0]] = constants[inputs[0]].astype(np.float32)
+            continue
+        if kind not in SUPPORTED_OPS:
+            raise ValueError(f"{path.name}: operator {kind} is not supported by this reader")
+        ops.append(TfliteOp(kind, inputs, outputs, _options_dict(op)))
+    # Raw float16 buffers are no longer needed once their DEQUANTIZE outputs exist.
+    float16 = [i for i, v in constants.items() if v.dtype == np.float16]
+    for i in float16:
+        del constants[i]
+    input_index = int(graph.inputs[0])
+    return TfliteGraph(
+        ops=tuple(ops),
+        constants=constants,
+        tensor_names=names,
+        input_index=input_index,
+        input_shape=tuple(int(d) for d in graph.tensors[input_index].shape),
+        output_indices=tuple(int(i) for i in graph.outputs),
+    )
+
+
+def _activation(options: dict[str, Any], x: tf.Tensor) -> tf.Tensor:
+    code = options.get("fusedActivationFunction", 0)
+    if code not in _ACTIVATIONS:
+        raise ValueError(f"fused activation {code} is not supported")
+    function = _ACTIVATIONS[code]
+    return x if function is None else function(x)
+
+
+class TfliteNetwork(tf.Module):
+    """Runs a TfliteGraph with TensorFlow ops; float weights become variables of this module."""
+
+    def __init__(self, graph: TfliteGraph, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._ops = graph.ops
+        self._input_index = graph.input_index
+        self._output_indices = graph.output_indices
+        self._output_names = graph.output_names
+        # Shape/size operands (int32) stay as numpy; float weights are stored as variables.
+        self._ints = {i: v for i, v in graph.constants.items() if v.dtype == np.int32}
+        # String keys: tf.Module only tracks (and so saves) variables in string-keyed dicts.
+        self._weights = {
+            str(i): tf.Variable(self._layout(graph, i, v), trainable=False, name=_variable_name(graph, i))
+            for i, v in graph.constants.items()
+            if v.dtype == np.float32
+        }
+
+    @staticmethod
+    def _layout(graph: TfliteGraph, index: int, value: np.ndarray) -> np.ndarray:
+        """Put kernels in TensorFlow's layout once, at build time, instead of transposing per call."""
+        for op in graph.ops:
+            if len(op.inputs) > 1 and op.inputs[1] == index:
+                if op.kind == "CONV_2D":
+                    return np.transpose(value, (1, 2, 3, 0))  # OHWI -> HWIO
+                if op.kind == "DEPTHWISE_CONV_2D":
+                    multiplier = int(op.options["depthMultiplier"])
+                    _, h, w, cm = value.shape
+                    return value.reshape(h, w, cm // multiplier, multiplier)  # 1HW(C*M) -> HWCM
+        return value
+
+    def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        values: dict[int, tf.Tensor] = {self._input_index: x}
+        for op in self._ops:
+            values[op.outputs[0]] = self._run(op, values)
+        return {name: values[i] for name, i in zip(self._output_names, self._output_indices, strict=True)}
+
+    def _operand(self, index: int, values: dict[int, tf.Tensor]) -> tf.Tensor:
+        if index in values:
+            return values[index]
+        return self._weights[str(index)]
+
+    def _run(self, op: TfliteOp, values: dict[int, tf.Tensor]) -> tf.Tensor:
+        o = op.options
+        x = self._operand(op.inputs[0], values)
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            kernel, bias = self._weights[str(op.inputs[1])], self._weights[str(op.inputs[2])]
+            strides = (1, int(o["strideH"]), int(o["strideW"]), 1)
+            dilations = (int(o["dilationHFactor"]), int(o["dilationWFactor"]))
+            if op.kind == "CONV_2D":
+                y = tf.nn.conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
+            else:
+                y = tf.nn.depthwise_conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
+            return _activation(o, tf.nn.bias_add(y, bias))
+        if op.kind == "ADD":
+            return _activation(o, x + self._operand(op.inputs[1], values))
+        if op.kind == "RELU":
+            return tf.nn.relu(x)
+        if op.kind == "PAD":
+            return _pad(x, self._ints[op.inputs[1]])
+        if op.kind == "MAX_POOL_2D":
+            y = tf.nn.max_pool2d(
+                x,
+                (int(o["filterHeight"]), int(o["filterWidth"])),
+                (1, int(o["strideH"]), int(o["strideW"]), 1),
+                _PADDING[o["padding"]],
+            )
+            return _activation(o, y)
+        if op.kind == "RESIZE_BILINEAR":
+            return tf.raw_ops.ResizeBilinear(
+                images=x,
+                size=self._ints[op.inputs[1]],
+                align_corners=bool(o["alignCorners"]),
+                half_pixel_centers=bool(o["halfPixelCenters"]),
+            )
+        if op.kind == "RESHAPE":
+            # Keep the batch dimension dynamic so the network accepts any batch size.
+            shape = [int(d) for d in o["newShape"]]
+            return tf.reshape(x, tf.concat([tf.shape(x)[:1], shape[1:]], axis=0))
+        raise ValueError(f"operator {op.kind} is not supported")
+
+
+def _variable_name(graph: TfliteGraph, index: int) -> str:
+    # Variable names may not contain ':' and should stay readable in checkpoints.
+    return graph.tensor_names[index].replace(":", "_").replace("/", "_")
+
+
+def _pad(x: tf.Tensor, paddings: np.ndarray) -> tf.Tensor:
+    """Zero padding; padding of the last axis only is written as a concatenation of zeros.
+
+    Why: in TensorFlow 2.21 with oneDNN, grappler's remapper fuses Conv2D + BiasAdd + Add when the
+    addend is a Pad output and the fused kernel crashes (segfault). A concat keeps that fusion safe.
+    """
+    if np.any(paddings[:-1]) or paddings[-1, 0] != 0:
+        return tf.pad(x, paddings)
+    extra = int(paddings[-1, 1])
+    zeros = tf.zeros(tf.concat([tf.shape(x)[:-1], [extra]], axis=0), dtype=x.dtype)
+    return tf.concat([x, zeros], axis=-1)
