@@ -1,0 +1,1 @@
+"""Per-frame face pipeline steps that run outside the models: alignment of detected faces into chips."""
