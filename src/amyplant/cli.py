@@ -38,8 +38,11 @@ def run_up(args: argparse.Namespace) -> int:
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = UpSettings(**overrides)
     supervisor = Supervisor(
-        settings, cameras=_cameras_from_args(args), cameras_file=args.cameras_file,
-        gallery_port=args.port, build_models=not args.no_build_models,
+        settings,
+        cameras=_cameras_from_args(args),
+        cameras_file=args.cameras_file,
+        gallery_port=args.port,
+        build_models=not args.no_build_models,
     )
     return supervisor.run()
 
@@ -60,7 +63,10 @@ def run_status(args: argparse.Namespace) -> int:
         health = status["health"]
         print(f"  health: {health.get('status')}")
         for name, part in (health.get("parts") or {}).items():
-            print(f"    {name:<10} {'ok' if part['ok'] else 'FAIL'} {part.get('detail') or ''} {part.get('error') or ''}")
+            print(
+                f"    {name:<10} {'ok' if part['ok'] else 'FAIL'} "
+                f"{part.get('detail') or ''} {part.get('error') or ''}"
+            )
     return 0 if status["running"] and status["health"].get("status") == "ok" else 1
 
 
@@ -102,8 +108,9 @@ def run_capture(args: argparse.Namespace) -> int:
 
 def _add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras-file", type=Path, help="YAML/TOML file listing the cameras")
-    parser.add_argument("--source", action="append",
-                        help="a camera source (repeatable): index, URL, file, folder")
+    parser.add_argument(
+        "--source", action="append", help="a camera source (repeatable): index, URL, file, folder"
+    )
     parser.add_argument("--loop", action="store_true", help="replay file sources when they end")
 
 
@@ -134,10 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     capture = commands.add_parser("capture", help="run the capture service")
     _add_camera_arguments(capture)
     capture.add_argument("--camera", help="only this camera id of the cameras file")
-    capture.add_argument("--collect", type=Path, metavar="DIR",
-                         help="collection mode: save frames as JPEG into DIR for a dataset (none are queued)")
-    capture.add_argument("--every", type=int, default=10, metavar="N",
-                         help="with --collect: save every Nth frame of each camera (default 10)")
+    capture.add_argument(
+        "--collect",
+        type=Path,
+        metavar="DIR",
+        help="collection mode: save frames as JPEG into DIR for a dataset (none are queued)",
+    )
+    capture.add_argument(
+        "--every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="with --collect: save every Nth frame of each camera (default 10)",
+    )
     capture.set_defaults(func=run_capture)
 
     from amyplant.models import cli as models_cli

@@ -49,18 +49,23 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
     state_dir = tmp_path / "state"
     port = free_loopback_port()
     environment = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith("AMYPLANT_") or key == "AMYPLANT_SHARED_DATA"
     }
-    environment.update({
-        "AMYPLANT_STATE_DIR": str(state_dir),
-        "AMYPLANT_MODEL_REPOSITORY": str(built_model_repo),
-        "AMYPLANT_UP_WORKERS": "2",
-    })
+    environment.update(
+        {
+            "AMYPLANT_STATE_DIR": str(state_dir),
+            "AMYPLANT_MODEL_REPOSITORY": str(built_model_repo),
+            "AMYPLANT_UP_WORKERS": "2",
+        }
+    )
     log = (tmp_path / "up.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "amyplant.cli", "up", "--port", str(port), "--no-build-models"],
-        env=environment, stdout=log, stderr=subprocess.STDOUT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         health = _wait_for_health(f"http://127.0.0.1:{port}", process, timeout_s=240)
@@ -68,10 +73,17 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
         assert parts["redis"]["ok"] and parts["postgres"]["ok"] and parts["models"]["ok"]
         assert parts["postgres"]["detail"]["pgvector"].startswith("0.")
         assert parts["workers"]["detail"]["count"] == 2
-        assert set(parts["models"]["detail"]["models"]) == {"face_detector", "face_embedder", "face_attributes"}
+        assert set(parts["models"]["detail"]["models"]) == {
+            "face_detector",
+            "face_embedder",
+            "face_attributes",
+        }
 
         status = subprocess.run(
-            [sys.executable, "-m", "amyplant.cli", "status"], env=environment, capture_output=True, text=True,
+            [sys.executable, "-m", "amyplant.cli", "status"],
+            env=environment,
+            capture_output=True,
+            text=True,
             timeout=60,
         )
         assert status.returncode == 0, status.stdout + status.stderr
@@ -86,7 +98,7 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
         assert time.monotonic() - started <= 10.0
-        gone, alive = psutil.wait_procs(everything, timeout=2)
+        _gone, alive = psutil.wait_procs(everything, timeout=2)
         assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
     finally:
         if process.poll() is None:

@@ -1,4 +1,4 @@
-"""The trainer end to end on a real small dataset: annotate, augment, train, export, serve, gate, roll back."""
+"""The trainer end to end on a real small dataset: annotate, augment, train, export, gate, roll back."""
 
 from __future__ import annotations
 
@@ -58,14 +58,16 @@ def _generated_scenes(source: Path, folder: Path, runtime: InProcessRuntime, *, 
             patch = cv2.resize(face, None, fx=scale, fy=scale)
             top = int(rng.integers(0, 360 - patch.shape[0]))
             left = int(rng.integers(0, 640 - patch.shape[1]))
-            scene[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+            scene[top : top + patch.shape[0], left : left + patch.shape[1]] = patch
             faces.append(FaceBox(left, top, left + patch.shape[1], top + patch.shape[0]))
         path = folder / f"scene_{index:04d}.png"
         cv2.imwrite(str(path), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR))
         write_annotation(Annotation(image_path=path, width=640, height=360, faces=faces))
 
 
-def test_trainer_builds_trains_exports_and_gates(shared_data: Path, built_model_repo: Path, tmp_path: Path) -> None:
+def test_trainer_builds_trains_exports_and_gates(
+    shared_data: Path, built_model_repo: Path, tmp_path: Path
+) -> None:
     repo = _served_repo(built_model_repo, tmp_path)
     dataset_dir = tmp_path / "dataset"
     dataset_dir.mkdir()
@@ -77,8 +79,14 @@ def test_trainer_builds_trains_exports_and_gates(shared_data: Path, built_model_
     assert dataset.faces > 20 and any(not a.faces for a in dataset.annotations)
 
     hyper = Hyperparameters(size=128, epochs=3, batch_size=16, expansion=4, patience=5, seed=11)
-    outcome = train_and_publish(dataset_dir, repo=repo, workdir=tmp_path / "work", hyper=hyper,
-                                plan=SplitPlan(validation=0.15, test=0.2, block=5, seed=11), verbose=0)
+    outcome = train_and_publish(
+        dataset_dir,
+        repo=repo,
+        workdir=tmp_path / "work",
+        hyper=hyper,
+        plan=SplitPlan(validation=0.15, test=0.2, block=5, seed=11),
+        verbose=0,
+    )
     losses = outcome.history["loss"]
     assert losses[-1] < losses[0], f"training loss did not fall: {losses}"
     # A detector trained for seconds from random weights is worse than the served one: the gate refuses it.
@@ -94,9 +102,15 @@ def test_trainer_builds_trains_exports_and_gates(shared_data: Path, built_model_
     assert outputs["scores"].shape == (outputs["boxes"].shape[0],)
 
     # Published by force, the new version is what the in-process runtime serves, and rollback undoes it.
-    forced = train_and_publish(dataset_dir, repo=repo, workdir=tmp_path / "forced", force=True,
-                               hyper=Hyperparameters(size=128, epochs=1, batch_size=16, expansion=2, seed=11),
-                               plan=SplitPlan(validation=0.15, test=0.2, block=5, seed=11), verbose=0)
+    forced = train_and_publish(
+        dataset_dir,
+        repo=repo,
+        workdir=tmp_path / "forced",
+        force=True,
+        hyper=Hyperparameters(size=128, epochs=1, batch_size=16, expansion=2, seed=11),
+        plan=SplitPlan(validation=0.15, test=0.2, block=5, seed=11),
+        verbose=0,
+    )
     assert forced.published_version == 2
     manifest = repository.read_manifest(repository.version_dir(repo, name="face_detector", version=2))
     assert manifest["extra"]["trained"]["dataset_sha256"] == dataset.content_hash()

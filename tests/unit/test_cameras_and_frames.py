@@ -13,7 +13,9 @@ from amyplant.services.capture.cameras import CameraConfigError, load_cameras
 
 def test_yaml_and_toml_camera_files_load(tmp_path: Path) -> None:
     yaml_file = tmp_path / "cameras.yaml"
-    yaml_file.write_text("cameras:\n  - id: front_door\n    source: rtsp://10.0.0.2/stream\n    detect_fps: 4\n")
+    yaml_file.write_text(
+        "cameras:\n  - id: front_door\n    source: rtsp://10.0.0.2/stream\n    detect_fps: 4\n"
+    )
     toml_file = tmp_path / "cameras.toml"
     toml_file.write_text('[[cameras]]\nid = "garage"\nsource = "0"\n')
     assert [c.id for c in load_cameras(yaml_file)] == ["front_door"]

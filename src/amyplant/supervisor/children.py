@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -16,10 +17,9 @@ PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: if the supervisor is killed outright, the kernel sends SIGTERM."""
-    try:
+    # Not Linux: no prctl, but the process group still lets stop() reach every descendant.
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: the process group still lets stop() reach every descendant
 
 
 @dataclass
@@ -41,8 +41,12 @@ class Child:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "amyplant.cli", *self.arguments],
-                env=self.environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()
@@ -58,10 +62,8 @@ class Child:
     def signal_group(self, signum: int) -> None:
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def stop_children(children: list[Child], *, timeout_s: float) -> None:
@@ -73,10 +75,8 @@ def stop_children(children: list[Child], *, timeout_s: float) -> None:
     for child in children:
         if child.process is None:
             continue
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
     for child in children:
         # Also kill stragglers in the group (e.g. a grandchild) even if the leader already exited.
         child.signal_group(signal.SIGKILL)

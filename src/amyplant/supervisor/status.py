@@ -24,6 +24,9 @@ def collect_status(state_dir: Path) -> dict[str, Any]:
     except (httpx.HTTPError, ValueError) as error:
         health = {"status": "unreachable", "error": str(error)}
     return {
-        "running": True, "supervisor_pid": record.supervisor_pid, "gallery_url": record.gallery_url,
-        "processes": processes, "health": health,
+        "running": True,
+        "supervisor_pid": record.supervisor_pid,
+        "gallery_url": record.gallery_url,
+        "processes": processes,
+        "health": health,
     }

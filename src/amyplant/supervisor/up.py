@@ -27,8 +27,13 @@ class Supervisor:
     """run() starts everything and blocks until stop() (or SIGTERM/SIGINT); then stops every part."""
 
     def __init__(
-        self, settings: UpSettings, *, cameras: list[CameraConfig], cameras_file: Path | None,
-        gallery_port: int, build_models: bool = True,
+        self,
+        settings: UpSettings,
+        *,
+        cameras: list[CameraConfig],
+        cameras_file: Path | None,
+        gallery_port: int,
+        build_models: bool = True,
     ) -> None:
         self.settings = settings
         self.state_dir = settings.common.state_dir.resolve()
@@ -71,8 +76,11 @@ class Supervisor:
         for child in self.children:
             child.start()
         StackRecord(
-            supervisor_pid=os.getpid(), redis_url=redis_url, database_url=database_url,
-            gallery_url=self.gallery_url, children={c.name: c.pid or 0 for c in self.children},
+            supervisor_pid=os.getpid(),
+            redis_url=redis_url,
+            database_url=database_url,
+            gallery_url=self.gallery_url,
+            children={c.name: c.pid or 0 for c in self.children},
             embedded_pids=self.stack.pids(),
         ).write(self.state_dir)
 
@@ -83,21 +91,27 @@ class Supervisor:
     def _child_environment(self, redis_url: str, database_url: str) -> dict[str, str]:
         environment = dict(os.environ)
         environment.update(load_or_create_secrets(self.state_dir))
-        environment.update({
-            "AMYPLANT_STATE_DIR": str(self.state_dir),
-            "AMYPLANT_REDIS_URL": redis_url,
-            "AMYPLANT_DATABASE_URL": database_url,
-            "AMYPLANT_MODEL_REPOSITORY": str(self.settings.common.resolved_model_repository.resolve()),
-            "AMYPLANT_GALLERY_PORT": str(self.gallery_port),
-        })
+        environment.update(
+            {
+                "AMYPLANT_STATE_DIR": str(self.state_dir),
+                "AMYPLANT_REDIS_URL": redis_url,
+                "AMYPLANT_DATABASE_URL": database_url,
+                "AMYPLANT_MODEL_REPOSITORY": str(self.settings.common.resolved_model_repository.resolve()),
+                "AMYPLANT_GALLERY_PORT": str(self.gallery_port),
+            }
+        )
         return environment
 
     def _plan_children(self, environment: dict[str, str]) -> list[Child]:
         logs = self.state_dir / "logs"
         children = [Child("gallery", ["gallery"], environment, logs / "gallery.log")]
         children += [
-            Child(f"worker-{index}", ["worker", "--name", f"worker-{index}@%h"], environment,
-                  logs / f"worker-{index}.log")
+            Child(
+                f"worker-{index}",
+                ["worker", "--name", f"worker-{index}@%h"],
+                environment,
+                logs / f"worker-{index}.log",
+            )
             for index in range(1, self.settings.workers + 1)
         ]
         for camera in self.cameras:
@@ -106,7 +120,9 @@ class Supervisor:
                 arguments += ["--cameras-file", str(self.cameras_file.resolve())]
             else:
                 arguments += ["--source", camera.source]
-            children.append(Child(f"capture-{camera.id}", arguments, environment, logs / f"capture-{camera.id}.log"))
+            children.append(
+                Child(f"capture-{camera.id}", arguments, environment, logs / f"capture-{camera.id}.log")
+            )
         return children
 
     def _announce(self) -> None:
@@ -114,26 +130,30 @@ class Supervisor:
         while not self._stopping.is_set() and time.monotonic() < deadline:
             try:
                 health = httpx.get(f"{self.gallery_url}/health", timeout=5).json()
-                print(f"amyplant is up: open {self.gallery_url}  (API docs {self.gallery_url}/docs)", flush=True)
+                print(
+                    f"amyplant is up: open {self.gallery_url}  (API docs {self.gallery_url}/docs)", flush=True
+                )
                 print(f"health: {health.get('status')}; logs in {self.state_dir / 'logs'}", flush=True)
                 print("Ctrl-C stops everything.", flush=True)
                 return
             except (httpx.HTTPError, ValueError):
                 self._stopping.wait(1.0)
         if not self._stopping.is_set():
-            print(f"the gallery did not answer on {self.gallery_url}; see {self.state_dir / 'logs'}", flush=True)
+            print(
+                f"the gallery did not answer on {self.gallery_url}; see {self.state_dir / 'logs'}", flush=True
+            )
 
     def _watch(self) -> None:
         """Restart children that die unexpectedly (with backoff), until asked to stop."""
         while not self._stopping.wait(0.5):
             for child in self.children:
                 code = child.exited()
-                if code is None or child.name.startswith("capture-") and code == 0:
+                if code is None or (child.name.startswith("capture-") and code == 0):
                     continue
                 now = time.monotonic()
                 if child.next_restart_at == 0.0:
                     child.history.append(code)
-                    child.next_restart_at = now + min(2.0 ** child.restarts, 30.0)
+                    child.next_restart_at = now + min(2.0**child.restarts, 30.0)
                     logger.warning("%s exited with %s", child.name, code)
                 elif now >= child.next_restart_at and child.restarts < RESTART_LIMIT:
                     child.restarts += 1

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from amyplant.services.trainer.datasets import DatasetError, load_dataset
-from amyplant.services.trainer.labelme import Annotation, AnnotationError, FaceBox, read_annotation, write_annotation
+from amyplant.services.trainer.labelme import (
+    Annotation,
+    AnnotationError,
+    FaceBox,
+    read_annotation,
+    write_annotation,
+)
 
 
 def _image(folder: Path, name: str = "frame_0001.jpg", size: tuple[int, int] = (80, 60)) -> Path:
@@ -37,7 +43,11 @@ def _write(folder: Path, document: dict[str, object]) -> Path:
 
 def _document(**changes: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "version": "5.2.1", "imagePath": "frame_0001.jpg", "imageWidth": 80, "imageHeight": 60, "imageData": None,
+        "version": "5.2.1",
+        "imagePath": "frame_0001.jpg",
+        "imageWidth": 80,
+        "imageHeight": 60,
+        "imageData": None,
         "shapes": [{"label": "face", "points": [[5, 6], [25, 30]], "shape_type": "rectangle", "group_id": 0}],
     }
     base.update(changes)
@@ -51,14 +61,22 @@ def _document(**changes: object) -> dict[str, object]:
         ({"imageWidth": 100}, "the annotation says 100x60"),
         ({"imagePath": "missing.jpg"}, "is missing"),
         ({"shapes": {"a": 1}}, "'shapes' must be a list"),
-        ({"shapes": [{"label": "face", "points": [[5, 6], [500, 30]], "shape_type": "rectangle"}]}, "outside"),
-        ({"shapes": [{"label": "face", "points": [[1, 1], [9, 9], [2, 8]], "shape_type": "polygon"}]}, "polygon"),
+        (
+            {"shapes": [{"label": "face", "points": [[5, 6], [500, 30]], "shape_type": "rectangle"}]},
+            "outside",
+        ),
+        (
+            {"shapes": [{"label": "face", "points": [[1, 1], [9, 9], [2, 8]], "shape_type": "polygon"}]},
+            "polygon",
+        ),
         ({"shapes": [{"label": "cat", "points": [[5, 6], [25, 30]], "shape_type": "rectangle"}]}, "'cat'"),
         ({"shapes": [{"label": "face", "points": [[5, 6]], "shape_type": "rectangle"}]}, "exactly 2 points"),
         ({"shapes": [{"label": "face", "points": [["a", 6], [9, 9]], "shape_type": "rectangle"}]}, "numbers"),
     ],
 )
-def test_malformed_annotations_are_explained(tmp_path: Path, changes: dict[str, object], message: str) -> None:
+def test_malformed_annotations_are_explained(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
     _image(tmp_path)
     path = _write(tmp_path, _document(**changes))
     with pytest.raises(AnnotationError, match=message) as error:

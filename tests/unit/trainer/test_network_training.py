@@ -22,7 +22,7 @@ def _samples(count: int, size: int) -> list[AugmentedSample]:
         image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
         side = int(rng.integers(size // 4, size // 2))
         x, y = (int(v) for v in rng.integers(0, size - side, 2))
-        image[y:y + side, x:x + side] = 230
+        image[y : y + side, x : x + side] = 230
         box = np.array([[x, y, x + side, y + side]], dtype=np.float32) / size
         samples.append(AugmentedSample(image, box, np.zeros((1, 5, 2), np.float32), np.zeros(1, bool)))
     return samples

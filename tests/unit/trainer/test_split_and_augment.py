@@ -39,7 +39,9 @@ def _scene(tmp_path: Path) -> Annotation:
     path = tmp_path / "scene.png"
     cv2.imwrite(str(path), image)
     points = ((135.0, 70.0), (165.0, 70.0), (150.0, 85.0), (138.0, 100.0), (162.0, 100.0))
-    return Annotation(image_path=path, width=300, height=200, faces=[FaceBox(120, 50, 180, 110, landmarks=points)])
+    return Annotation(
+        image_path=path, width=300, height=200, faces=[FaceBox(120, 50, 180, 110, landmarks=points)]
+    )
 
 
 def test_augmented_boxes_still_enclose_the_face(tmp_path: Path) -> None:
@@ -49,10 +51,12 @@ def test_augmented_boxes_still_enclose_the_face(tmp_path: Path) -> None:
     assert with_face, "every crop dropped the face"
     for sample in with_face:
         x1, y1, x2, y2 = (sample.boxes[0] * 96).round().astype(int)
-        inside = sample.image[y1 + 2:y2 - 2, x1 + 2:x2 - 2].astype(float).mean()
+        inside = sample.image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].astype(float).mean()
         assert inside > 150, "the box no longer sits on the bright square"
         eyes = sample.landmarks[0, :2, 0]
-        assert sample.has_landmarks[0] and eyes[0] < eyes[1], "image-left eye must stay on the left after a flip"
+        assert sample.has_landmarks[0] and eyes[0] < eyes[1], (
+            "image-left eye must stay on the left after a flip"
+        )
 
 
 def test_targets_mark_the_cell_of_the_face_centre(tmp_path: Path) -> None:

@@ -74,7 +74,15 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(mode=0o700)
         _give_to_service_account(self.data_dir, self.pgdata)
         self._check(
-            [self._bin("initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8"],
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+            ],
             "initdb",
         )
 
@@ -86,8 +94,19 @@ class EmbeddedPostgres:
         _give_to_service_account(log)
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
         self._check(
-            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-o", options, "-l", str(log), "-w",
-             "-t", str(int(timeout_s)), "start"],
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "start",
+            ],
             "pg_ctl start",
             log=log,
         )
@@ -97,13 +116,33 @@ class EmbeddedPostgres:
 
     def _create_database(self) -> None:
         exists = subprocess.run(
-            [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc",
-             f"select 1 from pg_database where datname = '{DATABASE_NAME}'"],
-            capture_output=True, text=True, check=True,
+            [
+                self._bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-tAc",
+                f"select 1 from pg_database where datname = '{DATABASE_NAME}'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         if exists != "1":
             self._check(
-                [self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", DATABASE_NAME],
+                [
+                    self._bin("createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    DATABASE_NAME,
+                ],
                 "createdb",
             )
 
@@ -113,15 +152,31 @@ class EmbeddedPostgres:
         if pid is None:
             return
         subprocess.run(
-            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", str(int(timeout_s)), "stop"],
-            capture_output=True, check=False, **self._run_as(),  # type: ignore[call-overload]
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "stop",
+            ],
+            capture_output=True,
+            check=False,
+            **self._run_as(),  # type: ignore[call-overload]
         )
         self._started = False
         _wait_until_gone(pid, timeout_s=timeout_s)
 
     def _check(self, command: list[str], what: str, *, log: Path | None = None) -> None:
         result = subprocess.run(
-            command, capture_output=True, text=True, check=False, **self._run_as(),  # type: ignore[call-overload]
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            **self._run_as(),  # type: ignore[call-overload]
         )
         if result.returncode != 0:
             detail = result.stderr.strip() or result.stdout.strip()
@@ -146,7 +201,8 @@ def _ensure_service_account() -> pwd.struct_passwd:
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_ACCOUNT],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return pwd.getpwnam(SERVICE_ACCOUNT)
 

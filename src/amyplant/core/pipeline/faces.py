@@ -61,14 +61,18 @@ class FacePipeline:
     def analyse(self, image: np.ndarray, *, model_version: int | None = None) -> list[FaceObservation]:
         """Every face in an RGB uint8 image, largest first."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
+            raise ValueError(
+                f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
+            )
         detections = self.models.detect(image, model_version=model_version)
         if not detections:
             return []
-        chips = np.stack([
-            align_face(image, d.landmarks_array(), size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
-            for d in detections
-        ])
+        chips = np.stack(
+            [
+                align_face(image, d.landmarks_array(), size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
+                for d in detections
+            ]
+        )
         embeddings = self.models.embed(chips, model_version=model_version)
         attributes = self._attributes(image, detections, model_version)
         faces = [
@@ -93,8 +97,12 @@ class FacePipeline:
     ) -> list[Attributes | None]:
         if not self.with_attributes:
             return [None for _ in detections]
-        chips = np.stack([
-            align_face(image, d.landmarks_array(), size=ATTRIBUTES_CHIP_SIZE, padding=ATTRIBUTES_CHIP_PADDING)
-            for d in detections
-        ])
+        chips = np.stack(
+            [
+                align_face(
+                    image, d.landmarks_array(), size=ATTRIBUTES_CHIP_SIZE, padding=ATTRIBUTES_CHIP_PADDING
+                )
+                for d in detections
+            ]
+        )
         return list(self.models.attributes(chips, model_version=model_version))

@@ -12,7 +12,7 @@ from amyplant.services.trainer.labelme import Annotation
 
 # albumentations may look for a newer release online at import time; this system never phones home.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-import albumentations as A  # noqa: E402
+import albumentations as A
 
 # Mirroring an image swaps which eye (and mouth corner) is on the image's left.
 FLIPPED_LANDMARK_ORDER = (1, 0, 2, 4, 3)
@@ -38,14 +38,16 @@ def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
             A.RGBShift(p=0.3),
             A.GaussianBlur(blur_limit=(3, 5), p=0.1),
         ],
-        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["face_index"],
-                                 min_visibility=min_visibility, clip=True),
+        bbox_params=A.BboxParams(
+            format="pascal_voc", label_fields=["face_index"], min_visibility=min_visibility, clip=True
+        ),
         keypoint_params=A.KeypointParams(format="xy", label_fields=["point_face"], remove_invisible=False),
     )
 
 
-def augment_once(image: np.ndarray, annotation: Annotation, transform: A.Compose,
-                 rng: np.random.Generator) -> AugmentedSample:
+def augment_once(
+    image: np.ndarray, annotation: Annotation, transform: A.Compose, rng: np.random.Generator
+) -> AugmentedSample:
     """One random augmentation of an annotated RGB image (faces outside the crop are dropped)."""
     boxes = [[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces]
     keypoints, point_face = [], []
@@ -53,8 +55,13 @@ def augment_once(image: np.ndarray, annotation: Annotation, transform: A.Compose
         for x, y in face.landmarks or ():
             keypoints.append((x, y))
             point_face.append(index)
-    result = transform(image=image, bboxes=boxes, face_index=list(range(len(boxes))),
-                       keypoints=keypoints, point_face=point_face)
+    result = transform(
+        image=image,
+        bboxes=boxes,
+        face_index=list(range(len(boxes))),
+        keypoints=keypoints,
+        point_face=point_face,
+    )
     out = result["image"]
     size = out.shape[0]
     kept = [int(i) for i in result["face_index"]]
@@ -63,14 +70,16 @@ def augment_once(image: np.ndarray, annotation: Annotation, transform: A.Compose
     has_landmarks = np.zeros(len(kept), dtype=bool)
     points = np.asarray(result["keypoints"], dtype=np.float32).reshape(-1, 2)
     owners = np.asarray(result["point_face"], dtype=int)
-    for slot, face in enumerate(kept):
-        mine = points[owners == face]
+    for slot, kept_index in enumerate(kept):
+        mine = points[owners == kept_index]
         if len(mine) == 5:
             landmarks[slot] = mine / size
             has_landmarks[slot] = True
     if rng.random() < 0.5:
         out = np.ascontiguousarray(out[:, ::-1])
-        out_boxes = np.stack([1 - out_boxes[:, 2], out_boxes[:, 1], 1 - out_boxes[:, 0], out_boxes[:, 3]], axis=1)
+        out_boxes = np.stack(
+            [1 - out_boxes[:, 2], out_boxes[:, 1], 1 - out_boxes[:, 0], out_boxes[:, 3]], axis=1
+        )
         landmarks = landmarks[:, FLIPPED_LANDMARK_ORDER]
         landmarks[..., 0] = np.where(has_landmarks[:, None], 1 - landmarks[..., 0], 0)
     return AugmentedSample(out, out_boxes.astype(np.float32), landmarks, has_landmarks)

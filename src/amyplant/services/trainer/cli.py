@@ -11,7 +11,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train = subparsers.add_parser("train", help="train a face detector on a dataset and publish it if better")
     train.add_argument("--dataset", type=Path, required=True, help="folder of images with LabelMe JSON")
     train.add_argument("--repo", type=Path, help="model repository (default: AMYPLANT_MODEL_REPOSITORY)")
-    train.add_argument("--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)")
+    train.add_argument(
+        "--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)"
+    )
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--backbone", choices=["mobilenetv2", "vgg16"], default="mobilenetv2")
     train.add_argument("--size", type=int, default=256, help="network input size (multiple of 16)")
@@ -43,15 +45,33 @@ def run_train(args: argparse.Namespace) -> int:
     from amyplant.services.trainer.split import SplitPlan
 
     settings = TrainerSettings()
-    hyper = Hyperparameters(size=args.size, backbone=args.backbone, epochs=args.epochs, batch_size=args.batch_size,
-                            expansion=args.expansion, seed=args.seed)
+    hyper = Hyperparameters(
+        size=args.size,
+        backbone=args.backbone,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        expansion=args.expansion,
+        seed=args.seed,
+    )
     outcome = train_and_publish(
-        args.dataset, repo=args.repo or settings.common.resolved_model_repository,
-        workdir=args.workdir or settings.common.state_dir / "training" / "cli", hyper=hyper, force=args.force,
+        args.dataset,
+        repo=args.repo or settings.common.resolved_model_repository,
+        workdir=args.workdir or settings.common.state_dir / "training" / "cli",
+        hyper=hyper,
+        force=args.force,
         plan=SplitPlan(block=args.block, seed=args.seed),
     )
-    print(json.dumps({"split": outcome.split_sizes, "gate": outcome.gate,
-                      "published_version": outcome.published_version}, indent=2, default=str))
+    print(
+        json.dumps(
+            {
+                "split": outcome.split_sizes,
+                "gate": outcome.gate,
+                "published_version": outcome.published_version,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 
@@ -71,7 +91,10 @@ def run_validate(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(args.folder)
     negatives = sum(1 for a in dataset.annotations if not a.faces)
-    print(f"{args.folder}: {len(dataset.annotations)} images, {dataset.faces} faces, {negatives} without a face; ok")
+    print(
+        f"{args.folder}: {len(dataset.annotations)} images, {dataset.faces} faces, "
+        f"{negatives} without a face; ok"
+    )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""A dataset is a folder of images with LabelMe JSON beside them: listing, validating, hashing, pre-annotating."""
+"""Datasets: folders of images with LabelMe JSON beside them; listing, validating, hashing, pre-annotating."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def list_images(root: Path) -> list[Path]:
 
 
 def load_dataset(root: Path, *, allow_unannotated: bool = False) -> Dataset:
-    """Read every annotation; collect all problems and raise them together so a person can fix them at once."""
+    """Read every annotation; collect all problems and raise them together, to be fixed at once."""
     annotations: list[Annotation] = []
     problems: list[str] = []
     images = list_images(root)
@@ -91,6 +91,8 @@ def pre_annotate(root: Path, models: ModelClient, *, overwrite: bool = False, mi
             for detection in models.detect(rgb)
             if detection.score >= min_score
         ]
-        write_annotation(Annotation(image_path=image_path, width=rgb.shape[1], height=rgb.shape[0], faces=faces))
+        write_annotation(
+            Annotation(image_path=image_path, width=rgb.shape[1], height=rgb.shape[0], faces=faces)
+        )
         written += 1
     return written

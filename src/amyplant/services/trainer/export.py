@@ -1,4 +1,4 @@
-"""Export a trained network as a face_detector SavedModel: letterbox, network, decode, NMS — all in the graph."""
+"""Export a trained network as a face_detector SavedModel: letterbox, network, decode, NMS in the graph."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ MAX_FACES = 100
 class ExportedDetector(tf.Module):  # type: ignore[misc]
     """serve(image uint8 [H, W, 3]) -> boxes [N, 4], scores [N], landmarks [N, 5, 2] in input pixels."""
 
-    def __init__(self, network: keras.Model, size: int, *, score_threshold: float = SCORE_THRESHOLD,
-                 nms_iou: float = NMS_IOU) -> None:
+    def __init__(
+        self,
+        network: keras.Model,
+        size: int,
+        *,
+        score_threshold: float = SCORE_THRESHOLD,
+        nms_iou: float = NMS_IOU,
+    ) -> None:
         super().__init__()
         self.network = network
         self.size = size
@@ -31,8 +37,9 @@ class ExportedDetector(tf.Module):  # type: ignore[misc]
         width = tf.cast(tf.shape(image)[1], tf.float32)
         # Letterbox: scale the longer side to `size`, pad the other at the bottom/right.
         scale = tf.cast(self.size, tf.float32) / tf.maximum(height, width)
-        resized = tf.image.resize(tf.cast(image, tf.float32), tf.cast(tf.round(
-            tf.stack([height * scale, width * scale])), tf.int32))
+        resized = tf.image.resize(
+            tf.cast(image, tf.float32), tf.cast(tf.round(tf.stack([height * scale, width * scale])), tf.int32)
+        )
         padded = tf.image.pad_to_bounding_box(resized, 0, 0, self.size, self.size)
         outputs = self.network(padded[tf.newaxis], training=False)
         scores = tf.reshape(outputs["objectness"], [-1])
@@ -41,8 +48,9 @@ class ExportedDetector(tf.Module):  # type: ignore[misc]
         keep = tf.where(scores >= self.score_threshold)[:, 0]
         scores, boxes, points = tf.gather(scores, keep), tf.gather(boxes, keep), tf.gather(points, keep)
         # non_max_suppression takes y1, x1, y2, x2.
-        selected = tf.image.non_max_suppression(tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, MAX_FACES,
-                                                iou_threshold=self.nms_iou)
+        selected = tf.image.non_max_suppression(
+            tf.gather(boxes, [1, 0, 3, 2], axis=1), scores, MAX_FACES, iou_threshold=self.nms_iou
+        )
         to_pixels = tf.cast(self.size, tf.float32) / scale
         limits = tf.stack([width, height, width, height])
         final_boxes = tf.clip_by_value(tf.gather(boxes, selected) * to_pixels, 0.0, limits)
@@ -56,14 +64,26 @@ class ExportedDetector(tf.Module):  # type: ignore[misc]
 def to_built_model(network: keras.Model, *, size: int, manifest_extra: dict[str, Any]) -> BuiltModel:
     """A BuiltModel the model repository can publish as the next face_detector version."""
     signature = {
-        "inputs": {"image": {"dtype": "uint8", "shape": [None, None, 3], "meaning": "one RGB image, any size"}},
+        "inputs": {
+            "image": {"dtype": "uint8", "shape": [None, None, 3], "meaning": "one RGB image, any size"}
+        },
         "outputs": {
             "boxes": {"dtype": "float32", "shape": [None, 4], "meaning": "x1, y1, x2, y2 in input pixels"},
             "scores": {"dtype": "float32", "shape": [None], "meaning": "face probability"},
-            "landmarks": {"dtype": "float32", "shape": [None, 5, 2],
-                          "meaning": "image-left eye, image-right eye, nose, left and right mouth corners"},
+            "landmarks": {
+                "dtype": "float32",
+                "shape": [None, 5, 2],
+                "meaning": "image-left eye, image-right eye, nose, left and right mouth corners",
+            },
         },
-        "score_threshold": SCORE_THRESHOLD, "nms_iou": NMS_IOU, "input_size": size,
+        "score_threshold": SCORE_THRESHOLD,
+        "nms_iou": NMS_IOU,
+        "input_size": size,
     }
-    return BuiltModel(name="face_detector", module=ExportedDetector(network, size), signature=signature,
-                      sources=[], extra={"trained": manifest_extra})
+    return BuiltModel(
+        name="face_detector",
+        module=ExportedDetector(network, size),
+        signature=signature,
+        sources=[],
+        extra={"trained": manifest_extra},
+    )

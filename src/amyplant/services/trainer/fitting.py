@@ -49,8 +49,13 @@ class DetectorTrainer(keras.Model):  # type: ignore[misc]
         return list(self.trackers.values())
 
     def _loss_terms(self, targets: tf.Tensor, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return detector_losses(targets, outputs, positive_weight=self.hyper.positive_weight,
-                               box_weight=self.hyper.box_weight, landmark_weight=self.hyper.landmark_weight)
+        return detector_losses(
+            targets,
+            outputs,
+            positive_weight=self.hyper.positive_weight,
+            box_weight=self.hyper.box_weight,
+            landmark_weight=self.hyper.landmark_weight,
+        )
 
     def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, targets = data
@@ -75,9 +80,16 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def fit(network: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None,
-        hyper: Hyperparameters, *, checkpoint_dir: Path, verbose: int = 1,
-        extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
+def fit(
+    network: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
+    hyper: Hyperparameters,
+    *,
+    checkpoint_dir: Path,
+    verbose: int = 1,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> dict[str, list[float]]:
     """Train with early stopping on validation loss (best weights restored) and per-epoch checkpoints."""
     trainer = DetectorTrainer(network, hyper)
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
@@ -87,10 +99,12 @@ def fit(network: keras.Model, train: tf.data.Dataset, validation: tf.data.Datase
     monitor = "val_loss" if validation is not None else "loss"
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=hyper.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"),
-                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(
+            str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"), save_weights_only=True
+        ),
         *(extra_callbacks or []),
     ]
-    history: Any = trainer.fit(train, validation_data=validation, epochs=hyper.epochs, callbacks=callbacks,
-                               verbose=verbose)
+    history: Any = trainer.fit(
+        train, validation_data=validation, epochs=hyper.epochs, callbacks=callbacks, verbose=verbose
+    )
     return {name: [float(v) for v in values] for name, values in history.history.items()}

@@ -1,4 +1,4 @@
-"""The publication gate: a candidate detector is published only when it beats the served one on the test split."""
+"""The publication gate: a candidate detector is published only when it beats the served one."""
 
 from __future__ import annotations
 
@@ -43,12 +43,17 @@ def score_detector(serve: ServeFunction, annotations: list[Annotation]) -> Detec
         started = time.perf_counter()
         outputs = serve({"image": image})
         timings.append((time.perf_counter() - started) * 1000)
-        predictions.append((np.asarray(outputs["boxes"]).reshape(-1, 4), np.asarray(outputs["scores"]).reshape(-1)))
-        truths.append(np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces], dtype=np.float32).reshape(-1, 4))
+        predictions.append(
+            (np.asarray(outputs["boxes"]).reshape(-1, 4), np.asarray(outputs["scores"]).reshape(-1))
+        )
+        truths.append(
+            np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces], dtype=np.float32).reshape(-1, 4)
+        )
     return DetectorScore(
         ap_50=float(average_precision(predictions, truths, iou_threshold=0.5)),
         ms_median=float(np.median(timings)) if timings else 0.0,
-        images=len(annotations), faces=sum(len(t) for t in truths),
+        images=len(annotations),
+        faces=sum(len(t) for t in truths),
     )
 
 
@@ -71,9 +76,17 @@ def served_score(repo: Path, annotations: list[Annotation]) -> tuple[int | None,
     return version, score_detector(serve, annotations)
 
 
-def gate_report(candidate: DetectorScore, served: DetectorScore | None, served_version: int | None,
-                publish: bool, reason: str) -> dict[str, Any]:
+def gate_report(
+    candidate: DetectorScore,
+    served: DetectorScore | None,
+    served_version: int | None,
+    publish: bool,
+    reason: str,
+) -> dict[str, Any]:
     return {
-        "candidate": candidate.__dict__, "served": served.__dict__ if served else None,
-        "served_version": served_version, "publish": publish, "reason": reason,
+        "candidate": candidate.__dict__,
+        "served": served.__dict__ if served else None,
+        "served_version": served_version,
+        "publish": publish,
+        "reason": reason,
     }

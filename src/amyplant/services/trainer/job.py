@@ -52,9 +52,16 @@ class CancelCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.progress("epoch", {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
 
 
-def run_training(dataset_dir: Path, workdir: Path, hyper: Hyperparameters, *, plan: SplitPlan | None = None,
-                 progress: Progress | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 verbose: int = 1) -> tuple[keras.Model, TrainingOutcome, dict[str, list[Any]]]:
+def run_training(
+    dataset_dir: Path,
+    workdir: Path,
+    hyper: Hyperparameters,
+    *,
+    plan: SplitPlan | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    verbose: int = 1,
+) -> tuple[keras.Model, TrainingOutcome, dict[str, list[Any]]]:
     """Train a candidate detector; returns the network, the outcome and the split annotations."""
     from amyplant.services.trainer.augment import expand
     from amyplant.services.trainer.network import STRIDE, build_network
@@ -67,31 +74,59 @@ def run_training(dataset_dir: Path, workdir: Path, hyper: Hyperparameters, *, pl
     report("split", {name: len(items) for name, items in splits.items()})
     grid = hyper.size // STRIDE
     train_samples = expand(splits["train"], size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
-    validation_samples = expand(splits["validation"], size=hyper.size, factor=max(1, hyper.expansion // 5),
-                                seed=hyper.seed + 1) if splits["validation"] else []
+    validation_samples = (
+        expand(
+            splits["validation"], size=hyper.size, factor=max(1, hyper.expansion // 5), seed=hyper.seed + 1
+        )
+        if splits["validation"]
+        else []
+    )
     report("augmented", {"train": len(train_samples), "validation": len(validation_samples)})
-    train = to_dataset(train_samples, size=hyper.size, grid=grid, batch_size=hyper.batch_size, shuffle=True,
-                       seed=hyper.seed)
-    validation = to_dataset(validation_samples, size=hyper.size, grid=grid, batch_size=hyper.batch_size,
-                            shuffle=False, seed=hyper.seed) if validation_samples else None
+    train = to_dataset(
+        train_samples, size=hyper.size, grid=grid, batch_size=hyper.batch_size, shuffle=True, seed=hyper.seed
+    )
+    validation = (
+        to_dataset(
+            validation_samples,
+            size=hyper.size,
+            grid=grid,
+            batch_size=hyper.batch_size,
+            shuffle=False,
+            seed=hyper.seed,
+        )
+        if validation_samples
+        else None
+    )
     network = build_network(size=hyper.size, backbone=hyper.backbone)  # type: ignore[arg-type]
     cancel = CancelCallback(should_stop, report)
-    history = fit(network, train, validation, hyper, checkpoint_dir=workdir / "checkpoints", verbose=verbose,
-                  extra_callbacks=[cancel])
+    history = fit(
+        network,
+        train,
+        validation,
+        hyper,
+        checkpoint_dir=workdir / "checkpoints",
+        verbose=verbose,
+        extra_callbacks=[cancel],
+    )
     if cancel.cancelled:
         raise TrainingCancelled("training was cancelled")
     outcome = TrainingOutcome(
-        history=history, split_sizes={k: len(v) for k, v in splits.items()},
-        dataset_hash=dataset.content_hash(), candidate_dir=workdir / "candidate",
+        history=history,
+        split_sizes={k: len(v) for k, v in splits.items()},
+        dataset_hash=dataset.content_hash(),
+        candidate_dir=workdir / "candidate",
     )
     return network, outcome, splits
 
 
-def manifest_record(outcome: TrainingOutcome, hyper: Hyperparameters, dataset_dir: Path,
-                    splits: dict[str, list[Any]]) -> dict[str, Any]:
+def manifest_record(
+    outcome: TrainingOutcome, hyper: Hyperparameters, dataset_dir: Path, splits: dict[str, list[Any]]
+) -> dict[str, Any]:
     """What the published version's manifest says about how it was trained."""
     return {
-        "dataset": str(dataset_dir), "dataset_sha256": outcome.dataset_hash,
+        "dataset": str(dataset_dir),
+        "dataset_sha256": outcome.dataset_hash,
         "split": {name: [a.image_path.name for a in items] for name, items in splits.items()},
-        "hyperparameters": asdict(hyper), "history": outcome.history,
+        "hyperparameters": asdict(hyper),
+        "history": outcome.history,
     }

@@ -92,7 +92,9 @@ def _faces(shapes: list[Any], width: int, height: int, json_path: Path) -> list[
             raise AnnotationError(f"{where}: must be an object")
         kind = shape.get("shape_type", "polygon")
         if kind not in KNOWN_SHAPE_TYPES:
-            raise AnnotationError(f"{where}: unsupported shape_type {kind!r} (use rectangle, or point for landmarks)")
+            raise AnnotationError(
+                f"{where}: unsupported shape_type {kind!r} (use rectangle, or point for landmarks)"
+            )
         coordinates = _points(shape.get("points"), where, width, height)
         label = shape.get("label")
         if kind == "rectangle":
@@ -106,7 +108,9 @@ def _faces(shapes: list[Any], width: int, height: int, json_path: Path) -> list[
             rectangles.append((shape.get("group_id"), [min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)]))
         else:
             if label not in LANDMARK_LABELS:
-                raise AnnotationError(f"{where}: unknown point label {label!r} (expected one of {LANDMARK_LABELS})")
+                raise AnnotationError(
+                    f"{where}: unknown point label {label!r} (expected one of {LANDMARK_LABELS})"
+                )
             points.setdefault(shape.get("group_id"), {})[label] = coordinates[0]
     return [_face(group, box, points) for group, box in rectangles]
 
@@ -122,7 +126,9 @@ def _points(raw: Any, where: str, width: int, height: int) -> list[tuple[float, 
         raise AnnotationError(f"{where}: 'points' must be a non-empty list of [x, y]")
     result = []
     for point in raw:
-        if not (isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)):
+        if not (
+            isinstance(point, list) and len(point) == 2 and all(isinstance(v, int | float) for v in point)
+        ):
             raise AnnotationError(f"{where}: every point must be [x, y] numbers, got {point!r}")
         x, y = float(point[0]), float(point[1])
         # A point a pixel outside is common when drawing to the border; anything further is a mistake.
@@ -139,10 +145,14 @@ def write_annotation(annotation: Annotation) -> Path:
         shapes.append(_shape(FACE_LABEL, [[face.x1, face.y1], [face.x2, face.y2]], "rectangle", group))
         for label, (x, y) in zip(LANDMARK_LABELS, face.landmarks or (), strict=False):
             shapes.append(_shape(label, [[x, y]], "point", group))
-    document = {
-        "version": LABELME_VERSION, "flags": {}, "shapes": shapes,
-        "imagePath": annotation.image_path.name, "imageData": None,
-        "imageHeight": annotation.height, "imageWidth": annotation.width,
+    document: dict[str, Any] = {
+        "version": LABELME_VERSION,
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": annotation.image_path.name,
+        "imageData": None,
+        "imageHeight": annotation.height,
+        "imageWidth": annotation.width,
     }
     target = annotation_path(annotation.image_path)
     target.write_text(json.dumps(document, indent=2))
@@ -151,5 +161,11 @@ def write_annotation(annotation: Annotation) -> Path:
 
 def _shape(label: str, points: list[list[float]], kind: str, group: int) -> dict[str, Any]:
     rounded = [[round(float(x), 2), round(float(y), 2)] for x, y in points]
-    return {"label": label, "points": rounded, "group_id": group, "description": "",
-            "shape_type": kind, "flags": {}}
+    return {
+        "label": label,
+        "points": rounded,
+        "group_id": group,
+        "description": "",
+        "shape_type": kind,
+        "flags": {},
+    }

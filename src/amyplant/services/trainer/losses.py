@@ -24,21 +24,36 @@ def landmark_loss(true_points: tf.Tensor, predicted_points: tf.Tensor, mask: tf.
     return tf.reduce_sum(error * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-def classification_loss(true_objectness: tf.Tensor, predicted: tf.Tensor, positive_weight: float) -> tf.Tensor:
-    """Binary cross-entropy over every cell; face cells are rare, so they weigh `positive_weight` times more."""
+def classification_loss(
+    true_objectness: tf.Tensor, predicted: tf.Tensor, positive_weight: float
+) -> tf.Tensor:
+    """Binary cross-entropy over every cell; face cells are rare, so they weigh `positive_weight` more."""
     epsilon = tf.keras.backend.epsilon()
     predicted = tf.clip_by_value(predicted, epsilon, 1 - epsilon)
-    per_cell = -(positive_weight * true_objectness * tf.math.log(predicted)
-                 + (1 - true_objectness) * tf.math.log(1 - predicted))
+    per_cell = -(
+        positive_weight * true_objectness * tf.math.log(predicted)
+        + (1 - true_objectness) * tf.math.log(1 - predicted)
+    )
     return tf.reduce_mean(per_cell)
 
 
-def detector_losses(targets: tf.Tensor, outputs: dict[str, tf.Tensor], *, positive_weight: float,
-                    box_weight: float, landmark_weight: float) -> dict[str, tf.Tensor]:
+def detector_losses(
+    targets: tf.Tensor,
+    outputs: dict[str, tf.Tensor],
+    *,
+    positive_weight: float,
+    box_weight: float,
+    landmark_weight: float,
+) -> dict[str, tf.Tensor]:
     """Every term and the combined loss, from targets [B, G, G, 16] and the model's three outputs."""
     objectness = targets[..., 0]
     classification = classification_loss(objectness, outputs["objectness"][..., 0], positive_weight)
     localization = localization_loss(targets[..., 1:5], outputs["boxes"], objectness)
     landmarks = landmark_loss(targets[..., 5:15], outputs["landmarks"], objectness * targets[..., 15])
     total = classification + box_weight * localization + landmark_weight * landmarks
-    return {"loss": total, "classification": classification, "localization": localization, "landmarks": landmarks}
+    return {
+        "loss": total,
+        "classification": classification,
+        "localization": localization,
+        "landmarks": landmarks,
+    }

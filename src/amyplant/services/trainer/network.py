@@ -32,7 +32,9 @@ def imagenet_weights(backbone: Backbone) -> str | None:
         return str(path)
     logger.warning(
         "ImageNet weights for %s are not on this machine (%s): the backbone starts from random "
-        "initialisation, which needs more data and epochs", backbone, path,
+        "initialisation, which needs more data and epochs",
+        backbone,
+        path,
     )
     return None
 
@@ -53,7 +55,9 @@ class CellDecoder(keras.layers.Layer):  # type: ignore[misc]
         centre_x = (column + offsets[..., 0]) / self.grid
         centre_y = (row + offsets[..., 1]) / self.grid
         half_w, half_h = offsets[..., 2] / 2, offsets[..., 3] / 2
-        boxes = tf.stack([centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], axis=-1)
+        boxes = tf.stack(
+            [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], axis=-1
+        )
         relative = tf.reshape(tf.sigmoid(raw_points), (-1, self.grid, self.grid, 5, 2))
         origin = tf.expand_dims(boxes[..., :2], -2)
         extent = tf.expand_dims(boxes[..., 2:] - boxes[..., :2], -2)
@@ -85,8 +89,9 @@ def build_network(*, size: int = 256, backbone: Backbone = "mobilenetv2") -> ker
     pixels = keras.Input((size, size, 3), name="pixels")
     features = _backbone_features(pixels, backbone, size)
     shared = keras.layers.Conv2D(96, 3, padding="same", activation="relu", name="head_shared")(features)
-    raw_score = keras.layers.Conv2D(1, 1, name="classification_head",
-                                    bias_initializer=keras.initializers.Constant(-4.0))(shared)
+    raw_score = keras.layers.Conv2D(
+        1, 1, name="classification_head", bias_initializer=keras.initializers.Constant(-4.0)
+    )(shared)
     raw_box = keras.layers.Conv2D(4, 1, name="regression_head")(shared)
     raw_points = keras.layers.Conv2D(10, 1, name="landmark_head")(shared)
     outputs = CellDecoder(size // STRIDE, name="decode")(raw_score, raw_box, raw_points)

@@ -9,8 +9,9 @@ from amyplant.services.trainer.augment import AugmentedSample
 from amyplant.services.trainer.targets import encode_targets
 
 
-def to_dataset(samples: list[AugmentedSample], *, size: int, grid: int, batch_size: int, shuffle: bool,
-               seed: int) -> tf.data.Dataset:
+def to_dataset(
+    samples: list[AugmentedSample], *, size: int, grid: int, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
     """Samples are held as JPEG bytes (small) and decoded by tf.data, as files on disk would be."""
     if not samples:
         raise ValueError("no samples: the split is empty")
@@ -26,5 +27,8 @@ def to_dataset(samples: list[AugmentedSample], *, size: int, grid: int, batch_si
         # The network normalises internally; the pipeline hands it float pixels in 0..255.
         return tf.cast(image, tf.float32), target
 
-    return (dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    return (
+        dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )

@@ -21,17 +21,28 @@ logger = logging.getLogger(__name__)
 
 
 def train_and_publish(
-    dataset_dir: Path, *, repo: Path, workdir: Path, hyper: Hyperparameters, force: bool = False,
-    plan: SplitPlan | None = None, progress: Progress | None = None,
-    should_stop: Callable[[], bool] = lambda: False, verbose: int = 1,
+    dataset_dir: Path,
+    *,
+    repo: Path,
+    workdir: Path,
+    hyper: Hyperparameters,
+    force: bool = False,
+    plan: SplitPlan | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    verbose: int = 1,
 ) -> TrainingOutcome:
     """The whole run; the gate's figures and decision go into the outcome and the published manifest."""
-    network, outcome, splits = run_training(dataset_dir, workdir, hyper, plan=plan, progress=progress,
-                                            should_stop=should_stop, verbose=verbose)
+    network, outcome, splits = run_training(
+        dataset_dir, workdir, hyper, plan=plan, progress=progress, should_stop=should_stop, verbose=verbose
+    )
     if not splits["test"] and not force:
-        raise ValueError("the test split is empty: add images (or lower the block size) to gate the candidate")
-    built = to_built_model(network, size=hyper.size,
-                           manifest_extra=manifest_record(outcome, hyper, dataset_dir, splits))
+        raise ValueError(
+            "the test split is empty: add images (or lower the block size) to gate the candidate"
+        )
+    built = to_built_model(
+        network, size=hyper.size, manifest_extra=manifest_record(outcome, hyper, dataset_dir, splits)
+    )
     candidate_dir = outcome.candidate_dir
     shutil.rmtree(candidate_dir, ignore_errors=True)
     tf.saved_model.save(built.module, str(candidate_dir), signatures={"serving_default": built.module.serve})

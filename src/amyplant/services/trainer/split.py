@@ -1,4 +1,4 @@
-"""Reproducible train/validation/test splits by time blocks, so near-identical neighbouring frames never leak."""
+"""Seeded train/validation/test splits by time blocks, so near-identical neighbouring frames never leak."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def split_by_blocks(items: Sequence[Item], plan: SplitPlan) -> dict[str, list[It
         raise ValueError("block must be at least 1")
     if not 0 <= plan.validation < 1 or not 0 <= plan.test < 1 or plan.validation + plan.test >= 1:
         raise ValueError("validation and test fractions must be in [0, 1) and leave room for training")
-    blocks = [list(items[start:start + plan.block]) for start in range(0, len(items), plan.block)]
+    blocks = [list(items[start : start + plan.block]) for start in range(0, len(items), plan.block)]
     order = list(range(len(blocks)))
     random.Random(plan.seed).shuffle(order)
     n_test = round(len(blocks) * plan.test) if plan.test else 0
@@ -37,7 +37,7 @@ def split_by_blocks(items: Sequence[Item], plan: SplitPlan) -> dict[str, list[It
         n_validation = max(n_validation, 1 if plan.validation else 0)
     chosen = {
         "test": set(order[:n_test]),
-        "validation": set(order[n_test:n_test + n_validation]),
+        "validation": set(order[n_test : n_test + n_validation]),
     }
     splits: dict[str, list[Item]] = {"train": [], "validation": [], "test": []}
     for index, block in enumerate(blocks):

@@ -21,8 +21,16 @@ class TrainingStatusStore:
         self.redis = client
 
     def create(self, job_id: str, request: dict[str, Any]) -> None:
-        self._write(job_id, {"job_id": job_id, "state": "queued", "request": request, "epochs": [],
-                             "created_at": time.time()})
+        self._write(
+            job_id,
+            {
+                "job_id": job_id,
+                "state": "queued",
+                "request": request,
+                "epochs": [],
+                "created_at": time.time(),
+            },
+        )
         self.redis.zadd(JOBS_INDEX, {job_id: time.time()})
 
     def get(self, job_id: str) -> dict[str, Any] | None:

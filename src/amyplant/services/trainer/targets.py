@@ -1,4 +1,4 @@
-"""Grid targets: every cell of the backbone's feature map predicts whether a face is centred there, and its box."""
+"""Grid targets: each cell of the feature map predicts whether a face is centred there, and its box."""
 
 from __future__ import annotations
 

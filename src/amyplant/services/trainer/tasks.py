@@ -33,13 +33,20 @@ def register_training_task(app: Celery, *, settings: TrainerSettings, redis_url:
         return run_request(request, settings=settings, store=store)
 
 
-def run_request(request: TrainingRequest, *, settings: TrainerSettings, store: TrainingStatusStore) -> dict[str, Any]:
+def run_request(
+    request: TrainingRequest, *, settings: TrainerSettings, store: TrainingStatusStore
+) -> dict[str, Any]:
     """Run one request to the end, recording every stage; failures are recorded, not raised."""
     from amyplant.services.trainer.publishing import train_and_publish
 
     job_id = request.job_id
-    hyper = Hyperparameters(epochs=request.epochs, backbone=request.backbone, size=request.size,
-                            expansion=request.expansion, seed=request.seed)
+    hyper = Hyperparameters(
+        epochs=request.epochs,
+        backbone=request.backbone,
+        size=request.size,
+        expansion=request.expansion,
+        seed=request.seed,
+    )
     state_dir = settings.common.state_dir
     store.update(job_id, state="running", stage="starting")
 
@@ -51,9 +58,14 @@ def run_request(request: TrainingRequest, *, settings: TrainerSettings, store: T
 
     try:
         outcome = train_and_publish(
-            Path(request.dataset), repo=settings.common.resolved_model_repository,
-            workdir=state_dir / "training" / job_id, hyper=hyper, force=request.force, progress=progress,
-            should_stop=lambda: store.cancel_requested(job_id), verbose=0,
+            Path(request.dataset),
+            repo=settings.common.resolved_model_repository,
+            workdir=state_dir / "training" / job_id,
+            hyper=hyper,
+            force=request.force,
+            progress=progress,
+            should_stop=lambda: store.cancel_requested(job_id),
+            verbose=0,
         )
     except TrainingCancelled:
         store.update(job_id, state="cancelled")

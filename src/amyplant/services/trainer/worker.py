@@ -16,14 +16,23 @@ class TrainerWorker:
 
     def __init__(self, settings: TrainerSettings) -> None:
         redis_url, _ = resolve_urls(settings.common)
-        # Training runs for minutes to hours: the broker must not hand the request to another worker meanwhile.
+        # Training runs for minutes to hours: the broker must not hand the request to another worker.
         self.app = create_celery_app(redis_url=redis_url, visibility_timeout_s=24 * 3600)
         self.name = f"trainer-{os.getpid()}@{socket.gethostname()}"
         register_training_task(self.app, settings=settings, redis_url=redis_url)
 
     def run(self) -> int:
-        self.app.worker_main(["worker", "--pool=solo", f"--queues={TRAINING_QUEUE}", f"--hostname={self.name}",
-                              "--loglevel=INFO", "--without-gossip", "--without-mingle"])
+        self.app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                f"--queues={TRAINING_QUEUE}",
+                f"--hostname={self.name}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
         return 0
 
     def stop(self) -> None:
