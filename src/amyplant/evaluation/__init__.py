@@ -1,0 +1,1 @@
+"""`amyplant eval`: detection, verification, identification and age/gender figures on public data formats."""

@@ -1,0 +1,125 @@
+"""Evaluation figures on generated data whose right answers are known exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from amyplant.evaluation.metrics import (
+    average_precision,
+    best_threshold,
+    correct_at,
+    count_detections,
+    iou_matrix,
+    match_image,
+    mean_absolute_error,
+    roc_auc,
+    score_probe,
+    tar_at_far,
+)
+
+
+def test_iou_of_known_boxes() -> None:
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    overlaps = iou_matrix(a, b)
+    assert overlaps.shape == (2, 3)
+    np.testing.assert_allclose(overlaps[0], [1.0, 50 / 150, 0.0])
+
+
+def test_iou_of_empty_sets_has_the_right_shape() -> None:
+    assert iou_matrix(np.zeros((0, 4)), np.zeros((3, 4))).shape == (0, 3)
+
+
+def test_matching_counts_each_face_once_and_drops_ignored_faces() -> None:
+    truth = np.array([[0, 0, 10, 10], [100, 100, 110, 110]], dtype=float)
+    ignore = np.array([False, True])
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [100, 100, 110, 110], [50, 50, 60, 60]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    match = match_image(boxes, scores, truth, ignore, iou_threshold=0.5)
+    # The duplicate of face 0 is a false positive; the ignored face's detection is not counted at all.
+    assert match.true_positive.tolist() == [True, False, False]
+    assert match.scores.tolist() == [0.9, 0.8, 0.6]
+    assert match.faces == 1
+
+
+def test_recall_and_precision_depend_on_the_iou_threshold() -> None:
+    truth = np.array([[0, 0, 100, 100]], dtype=float)
+    # IoU of this box with the truth: 4000 / 10000 = 0.4.
+    boxes = np.array([[0, 0, 100, 40]], dtype=float)
+    strict = count_detections([match_image(boxes, np.array([1.0]), truth, iou_threshold=0.5)])
+    loose = count_detections([match_image(boxes, np.array([1.0]), truth, iou_threshold=0.3)])
+    assert (strict.recall, strict.precision) == (0.0, 0.0)
+    assert (loose.recall, loose.precision) == (1.0, 1.0)
+
+
+def test_no_detections_leave_precision_undefined() -> None:
+    match = match_image(np.zeros((0, 4)), np.zeros(0), np.array([[0, 0, 5, 5]]), iou_threshold=0.5)
+    counts = count_detections([match])
+    assert counts.recall == 0.0
+    assert math.isnan(counts.precision)
+
+
+def test_average_precision_of_a_known_ranking() -> None:
+    truth = [np.array([[0, 0, 10, 10]], dtype=float), np.array([[0, 0, 10, 10]], dtype=float)]
+    predictions = [
+        (np.array([[0, 0, 10, 10], [50, 50, 60, 60]], dtype=float), np.array([0.9, 0.8])),
+        (np.array([[0, 0, 10, 10]], dtype=float), np.array([0.7])),
+    ]
+    # Ranked: hit, miss, hit -> precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1: AP = 0.5 * 1 + 0.5 * 2/3.
+    assert average_precision(predictions, truth, iou_threshold=0.5) == pytest.approx(0.5 + 1 / 3)
+
+
+def test_average_precision_is_one_for_a_perfect_detector_and_nan_without_faces() -> None:
+    truth = [np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=float)]
+    assert average_precision([(truth[0], np.array([0.5, 0.6]))], truth) == 1.0
+    assert math.isnan(average_precision([(np.zeros((0, 4)), np.zeros(0))], [np.zeros((0, 4))]))
+
+
+def test_auc_counts_ties_as_half() -> None:
+    assert roc_auc(np.array([3.0, 2.0, 1.0]), np.array([True, True, False])) == 1.0
+    assert roc_auc(np.array([1.0, 1.0]), np.array([True, False])) == 0.5
+    # Positives 0.8, 0.4; negatives 0.6, 0.2: 3 of 4 positive/negative orderings are right.
+    assert roc_auc(np.array([0.8, 0.4, 0.6, 0.2]), np.array([True, True, False, False])) == 0.75
+
+
+def test_best_threshold_sits_in_the_middle_of_the_best_gap() -> None:
+    distances = np.array([0.1, 0.2, 0.5, 0.7])
+    same = np.array([True, True, False, False])
+    threshold = best_threshold(distances, same)
+    assert threshold == pytest.approx(0.35)
+    assert correct_at(distances, same, threshold) == 4
+    assert correct_at(distances, same, 0.15) == 3
+
+
+def test_best_threshold_when_every_pair_is_different_accepts_nothing() -> None:
+    distances = np.array([0.3, 0.4])
+    threshold = best_threshold(distances, np.array([False, False]))
+    assert threshold < 0.3
+    assert correct_at(distances, np.array([False, False]), threshold) == 2
+
+
+def test_tar_at_far_allows_the_stated_share_of_false_accepts() -> None:
+    negatives = np.linspace(0.5, 1.49, 100)  # 100 different-person pairs
+    positives = np.array([0.1, 0.49, 0.505, 0.6])
+    distances = np.concatenate([positives, negatives])
+    same = np.concatenate([np.ones(4, bool), np.zeros(100, bool)])
+    # FAR 1e-2 allows 1 false accept: the threshold sits below the second-closest negative (0.51).
+    assert tar_at_far(distances, same, 1e-2) == 0.75
+    assert tar_at_far(distances, same, 1e-3) is None
+
+
+def test_probe_scores_name_wrong_and_duplicate_faces() -> None:
+    score = score_probe(["obama", "biden"], ["obama", "obama", None, "kit"])
+    assert (score.expected, score.found, score.correct, score.wrong, score.unknown, score.missed) == (
+        2, 4, 1, 2, 1, 1
+    )
+    total = score + score_probe(["kit"], ["kit"])
+    assert (total.correct, total.missed) == (2, 1)
+
+
+def test_mean_absolute_error() -> None:
+    assert mean_absolute_error([30.0, 40.0], [35.0, 39.0]) == 3.0
+    assert math.isnan(mean_absolute_error([], []))
