@@ -3,7 +3,11 @@
 Usage: python bench/models.py [--repo DIR] [--repeats N]. The repository defaults to
 $AMYPLANT_TEST_MODEL_REPO or .cache/test-models and is built first when models are missing. Inputs are
 a real photo resized to 640x480 and dlib-aligned chips of the enrolment photos when ../shared/data is
-there (else generated images). Every figure is a median over the repeats, in milliseconds.
+there (else generated images). Every figure is a median over the repeats, in milliseconds; in-process
+and gRPC calls alternate, and the gRPC overhead is the median of their paired differences. With
+../shared/data, `detectors` compares our detector, the mtcnn package and face_recognition's HOG detector
+on the same 640x480 frames (the photos of probe/ and photos/, shrunk to fit, never enlarged): recall and
+precision at IoU 0.5 against dlib's CNN detector on those frames, and ms per frame (median pass / frames).
 """
 
 from __future__ import annotations
@@ -89,26 +93,68 @@ def aligned_chips(data: Path | None) -> tuple[np.ndarray, np.ndarray, list[Any],
     return tiled150, tiled64, chips150, source
 
 
-def model_figures(
-    client: Any, frame: np.ndarray, chips150: np.ndarray, chips64: np.ndarray, repeats: int
-) -> dict[str, float]:
-    figures = {"detector_ms_per_frame": median_ms(lambda: client.detect(frame), repeats=repeats)}
+def elapsed_ms(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000.0
+
+
+def paired_ms(
+    local: Callable[[], object], remote: Callable[[], object], *, repeats: int, warmup: int = 2
+) -> tuple[float, float, float]:
+    """Medians of a call in process, of the same call through gRPC, and of their per-repeat difference.
+
+    The two alternate, so load from other processes on this shared machine hits both alike; a
+    difference of medians taken minutes apart swung by more than the overhead itself."""
+    for _ in range(warmup):
+        local()
+        remote()
+    local_ms, remote_ms = [], []
+    for _ in range(repeats):
+        local_ms.append(elapsed_ms(local))
+        remote_ms.append(elapsed_ms(remote))
+    differences = [r - lo for lo, r in zip(local_ms, remote_ms, strict=True)]
+    return statistics.median(local_ms), statistics.median(remote_ms), statistics.median(differences)
+
+
+def model_calls(
+    client: Any, frame: np.ndarray, chips150: np.ndarray, chips64: np.ndarray
+) -> dict[str, tuple[Callable[[], object], int]]:
+    """Each figure's key, the call it times and the faces per call."""
+    calls: dict[str, tuple[Callable[[], object], int]] = {
+        "detector_ms_per_frame": (partial(client.detect, frame), 1)
+    }
     for batch in EMBEDDER_BATCHES:
-        chips = chips150[:batch]
-        figures[f"embedder_ms_per_face_b{batch}"] = round(
-            median_ms(partial(client.embed, chips), repeats=repeats) / batch, 3
-        )
+        calls[f"embedder_ms_per_face_b{batch}"] = (partial(client.embed, chips150[:batch]), batch)
     for batch in ATTRIBUTES_BATCHES:
-        chips = chips64[:batch]
-        figures[f"attributes_ms_per_face_b{batch}"] = round(
-            median_ms(partial(client.attributes, chips), repeats=repeats) / batch, 3
-        )
-    return figures
+        calls[f"attributes_ms_per_face_b{batch}"] = (partial(client.attributes, chips64[:batch]), batch)
+    return calls
 
 
-def batch_of(key: str) -> int:
-    """The batch size a figure's key names (`..._b8`), 1 for per-frame figures."""
-    return int(key.rsplit("_b", 1)[1]) if "_b" in key else 1
+def paired_figures(
+    local: Any, remote: Any, frame: np.ndarray, chips150: np.ndarray, chips64: np.ndarray, repeats: int
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """In-process figures, the same through gRPC, and the gRPC overhead per call (paired median)."""
+    remote_calls = model_calls(remote, frame, chips150, chips64)
+    in_process, through_grpc, overhead = {}, {}, {}
+    for key, (call, batch) in model_calls(local, frame, chips150, chips64).items():
+        local_ms, remote_ms, difference = paired_ms(call, remote_calls[key][0], repeats=repeats)
+        in_process[key] = round(local_ms / batch, 3)
+        through_grpc[key] = round(remote_ms / batch, 3)
+        per_call = key.replace("_per_face", "_per_call").replace("_per_frame", "_per_call")
+        overhead[per_call] = round(difference, 3)
+    return in_process, through_grpc, overhead
+
+
+def alignment_ms_per_face(client: Any, frame: np.ndarray, repeats: int) -> float | None:
+    """One 150 px embedder chip warped from the detector's landmarks (the pipeline's alignment step)."""
+    from amyplant.core.pipeline.alignment import align_face
+
+    faces = client.detect(frame)
+    if not faces:
+        return None
+    points = faces[0].landmarks_array()
+    return median_ms(lambda: align_face(frame, points, size=150, padding=0.25), repeats=repeats)
 
 
 def start_standin(repo: Path) -> tuple[subprocess.Popen[str], int]:
@@ -166,6 +212,87 @@ def original_figures(
     return figures
 
 
+def detector_frames(data: Path) -> list[tuple[str, np.ndarray]]:
+    """Every photo with verifiable faces, centred on a black 640x480 frame (shrunk to fit, never enlarged)."""
+    from amyplant.models.builders.detector_check import TRUTH_FOLDERS, images_under
+
+    frames = []
+    for folder in TRUTH_FOLDERS:
+        for path in images_under(data / folder):
+            image = read_rgb(path)
+            scale = min(1.0, FRAME_SIZE[0] / image.shape[1], FRAME_SIZE[1] / image.shape[0])
+            if scale < 1.0:
+                size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            frame = np.zeros((FRAME_SIZE[1], FRAME_SIZE[0], 3), np.uint8)
+            top, left = (FRAME_SIZE[1] - image.shape[0]) // 2, (FRAME_SIZE[0] - image.shape[1]) // 2
+            frame[top : top + image.shape[0], left : left + image.shape[1]] = image
+            frames.append((str(path.relative_to(data)), frame))
+    return frames
+
+
+def detector_candidates(runtime: Any) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Each detector as a function from an RGB frame to x1, y1, x2, y2 boxes [N, 4]."""
+    import dlib
+    from mtcnn import MTCNN
+
+    hog = dlib.get_frontal_face_detector()  # the detector face_recognition.face_locations(model="hog") uses
+    mtcnn = MTCNN()
+
+    def ours(frame: np.ndarray) -> np.ndarray:
+        return np.asarray([face.box for face in runtime.detect(frame)], np.float64).reshape(-1, 4)
+
+    def hog_boxes(frame: np.ndarray, upsample: int) -> np.ndarray:
+        rects = hog(frame, upsample)
+        return np.asarray([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float64)
+
+    def mtcnn_boxes(frame: np.ndarray) -> np.ndarray:
+        boxes = [face["box"] for face in mtcnn.detect_faces(frame)]
+        return np.asarray([[x, y, x + w, y + h] for x, y, w, h in boxes], np.float64).reshape(-1, 4)
+
+    return {
+        "ours_blazeface_onet": ours,
+        "mtcnn_package": mtcnn_boxes,
+        "face_recognition_hog_upsample1": partial(hog_boxes, upsample=1),
+        "dlib_hog_upsample0": partial(hog_boxes, upsample=0),
+    }
+
+
+def detector_comparison(runtime: Any, data: Path, repeats: int) -> dict[str, Any]:
+    """Recall, precision (IoU 0.5, dlib CNN truth) and ms per 640x480 frame, all on the same frames."""
+    import dlib
+    import face_recognition_models
+
+    from amyplant.models.builders.detector_check import IOU_MATCH, cnn_boxes, match
+
+    frames = detector_frames(data)
+    cnn = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+    truth = [cnn_boxes(frame, cnn) for _, frame in frames]
+    result: dict[str, Any] = {
+        "frames": [name for name, _ in frames],
+        "truth_faces": sum(len(t) for t in truth),
+        "truth": "dlib cnn_face_detection_model_v1 on each 640x480 frame, upsampled once",
+        "iou": IOU_MATCH,
+    }
+    for name, detect in detector_candidates(runtime).items():
+        found = [detect(frame) for _, frame in frames]
+        matched = sum(len(match(boxes, t)) for boxes, t in zip(found, truth, strict=True))
+        predicted = sum(len(boxes) for boxes in found)
+
+        def one_pass(detect: Callable[[np.ndarray], np.ndarray] = detect) -> None:
+            for _, frame in frames:
+                detect(frame)
+
+        result[name] = {
+            "recall_50": round(matched / max(result["truth_faces"], 1), 4),
+            "precision_50": round(matched / predicted, 4) if predicted else None,
+            "found": matched,
+            "predicted": predicted,
+            "ms_per_frame": round(median_ms(one_pass, repeats=repeats, warmup=1) / len(frames), 3),
+        }
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     configured = os.environ.get("AMYPLANT_TEST_MODEL_REPO")
@@ -188,22 +315,19 @@ def main() -> int:
 
     runtime = InProcessRuntime(args.repo)
     runtime.warm_up()
-    in_process = model_figures(runtime, frame, chips150, chips64, args.repeats)
-
     process, port = start_standin(args.repo)
     try:
         with TFServingClient(f"grpc://127.0.0.1:{port}", timeout_s=120.0) as remote:
             remote.detect(frame)  # the stand-in loads models on first use
-            through_grpc = model_figures(remote, frame, chips150, chips64, args.repeats)
+            in_process, through_grpc, overhead = paired_figures(
+                runtime, remote, frame, chips150, chips64, args.repeats
+            )
     finally:
         process.terminate()
         process.wait(timeout=30)
-    overhead = {
-        key.replace("_per_face", "_per_call").replace("_per_frame", "_per_call"): round(
-            (through_grpc[key] - value) * batch_of(key), 3
-        )
-        for key, value in in_process.items()
-    }
+    aligned = alignment_ms_per_face(runtime, frame, args.repeats)
+    if aligned is not None:
+        in_process["alignment_ms_per_face_150px"] = aligned
 
     result = {
         "bench": "models",
@@ -215,6 +339,7 @@ def main() -> int:
         "grpc_standin": through_grpc,
         "grpc_overhead_ms_per_call": overhead,
         "originals": original_figures(frame, distinct150, chips64, args.repeats),
+        "detectors": detector_comparison(runtime, data, args.repeats) if data is not None else None,
     }
     print(json.dumps(result, sort_keys=True))
     return 0
