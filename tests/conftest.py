@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from tests.stack_fixtures import (  # noqa: F401  (fixtures are found by name)
     database_url,
     embedded_postgres,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (no GPU found, CPU features) hides what the user needs to read.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _configure_logging()
     args = build_parser().parse_args(argv)
     try:

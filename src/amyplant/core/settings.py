@@ -127,6 +127,9 @@ class WorkerSettings(ServiceSettings):
     visibility_timeout_s: int = Field(
         60, ge=5, description="Seconds before an unacknowledged frame is handed to another worker."
     )
+    match_threshold: float = Field(
+        0.6, gt=0, description="Largest embedding distance that names a person (as the gallery's)."
+    )
     webhook_url: str | None = Field(None, description="Where alerts are POSTed (HMAC-signed JSON).")
     webhook_secret: str = Field("", description="HMAC key for alert webhooks. Required outside development.")
     webhook_timeout_s: float = Field(3.0, gt=0, description="Seconds one webhook attempt may take.")

@@ -6,15 +6,26 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
+import sqlalchemy as sa
 from celery import Celery, Task
 from pydantic import ValidationError
 
 from amyplant.core.frames import FrameGone, FrameUndecodable
 from amyplant.core.messages import MessageVersionError, decode_frame_message
+from amyplant.models.client import ModelServerUnavailable
 from amyplant.services.inference.celery_app import PROCESS_FRAME_TASK
 from amyplant.services.inference.processing import FrameProcessor
+from amyplant.services.inference.track_store import TrackStoreBusy
 
 logger = logging.getLogger(__name__)
+RETRYABLE = (
+    ConnectionError,
+    redis.RedisError,
+    sa.exc.OperationalError,
+    ModelServerUnavailable,
+    TrackStoreBusy,
+)
 
 
 class LazyProcessor:
@@ -46,7 +57,13 @@ def register_tasks(app: Celery, processor: LazyProcessor) -> None:
         except (FrameGone, FrameUndecodable) as error:
             logger.warning("skipping frame %s: %s", message.frame_key, error)
             return {"status": "skipped", "reason": str(error)}
-        except ConnectionError as error:
-            # Redis or the model server restarting: try again shortly.
+        except RETRYABLE as error:
+            # Redis, Postgres or the model server restarting, or the camera's tracker busy: try again.
             raise task.retry(exc=error, countdown=2) from error
-        return {"status": "done", "faces": result.faces, "elapsed_ms": result.elapsed_ms}
+        return {
+            "status": result.outcome,
+            "faces": result.faces,
+            "events": result.events,
+            "alerts": result.alerts,
+            "elapsed_ms": result.elapsed_ms,
+        }

@@ -7,13 +7,72 @@ import socket
 
 import redis
 
+from amyplant.core.database import create_engine
+from amyplant.core.metrics import InstrumentedModels, WorkerMetrics, start_exporter
 from amyplant.core.pipeline.faces import FacePipeline
 from amyplant.core.settings import WorkerSettings
 from amyplant.core.stack import resolve_urls
 from amyplant.models.client import create_model_client
+from amyplant.services.gallery.policy import GalleryPolicy
+from amyplant.services.inference.alerts import AlertDispatcher, MqttPublisher, WebhookSender
+from amyplant.services.inference.annotate import AnnotatedFrames
 from amyplant.services.inference.celery_app import FRAMES_QUEUE, create_celery_app
 from amyplant.services.inference.processing import FrameProcessor
+from amyplant.services.inference.recording import TrackRecorder
 from amyplant.services.inference.tasks import LazyProcessor, register_tasks
+from amyplant.services.inference.track_store import TrackStore
+from amyplant.services.inference.tracking import TrackerConfig
+
+
+def build_alerts(settings: WorkerSettings, client: redis.Redis) -> AlertDispatcher | None:
+    """The webhook and MQTT channels that are configured; None when neither is."""
+    webhook = None
+    if settings.webhook_url:
+        webhook = WebhookSender(
+            settings.webhook_url,
+            settings.webhook_secret,
+            timeout_s=settings.webhook_timeout_s,
+            retries=settings.webhook_retries,
+        )
+    publisher = None
+    if settings.mqtt_url:
+        publisher = MqttPublisher(
+            settings.mqtt_url,
+            topic_prefix=settings.mqtt_topic_prefix,
+            discovery_prefix=settings.mqtt_discovery_prefix,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password or None,
+        )
+        publisher.start()
+    if webhook is None and publisher is None:
+        return None
+    return AlertDispatcher(client, webhook=webhook, mqtt_publisher=publisher)
+
+
+def build_processor(
+    settings: WorkerSettings, *, redis_url: str, database_url: str, metrics: WorkerMetrics | None = None
+) -> FrameProcessor:
+    """Everything one worker process needs to handle frames; created once per process."""
+    client = redis.Redis.from_url(redis_url)
+    models = create_model_client(settings.common)
+    if metrics is not None:
+        models = InstrumentedModels(models, metrics)
+    policy = GalleryPolicy(match_threshold=settings.match_threshold)
+    config = TrackerConfig(
+        match_threshold=policy.match_threshold,
+        max_gap_s=settings.track_max_gap_s,
+        min_hits=settings.track_min_hits,
+    )
+    return FrameProcessor(
+        redis=client,
+        pipeline=FacePipeline(models),
+        models=models,
+        engine=create_engine(database_url),
+        tracks=TrackStore(client, config),
+        recorder=TrackRecorder(policy=policy, alerts=build_alerts(settings, client)),
+        annotated=AnnotatedFrames(client, ttl_s=settings.annotated_ttl_s),
+        metrics=metrics,
+    )
 
 
 class InferenceWorker:
@@ -21,25 +80,37 @@ class InferenceWorker:
 
     def __init__(self, settings: WorkerSettings, *, name: str | None = None) -> None:
         self.settings = settings
-        self.redis_url, _ = resolve_urls(settings.common)
+        self.redis_url, self.database_url = resolve_urls(settings.common)
         self.name = name or f"worker-{os.getpid()}@{socket.gethostname()}"
         self.app = create_celery_app(
             redis_url=self.redis_url, visibility_timeout_s=settings.visibility_timeout_s
         )
-        register_tasks(self.app, LazyProcessor(self._make_processor))
-
-    def _make_processor(self) -> FrameProcessor:
-        return FrameProcessor(
-            redis_client=redis.Redis.from_url(self.redis_url),
-            pipeline=FacePipeline(create_model_client(self.settings.common)),
+        self.metrics = WorkerMetrics(redis_client=redis.Redis.from_url(self.redis_url), queues=[FRAMES_QUEUE])
+        register_tasks(
+            self.app,
+            LazyProcessor(
+                lambda: build_processor(
+                    settings, redis_url=self.redis_url, database_url=self.database_url, metrics=self.metrics
+                )
+            ),
         )
 
     def run(self) -> int:
+        start_exporter(
+            self.metrics.registry, host=self.settings.metrics_host, port=self.settings.metrics_port
+        )
         queues = ",".join(dict.fromkeys([self.settings.queue, FRAMES_QUEUE]))
-        self.app.worker_main([
-            "worker", "--pool=solo", f"--queues={queues}", f"--hostname={self.name}",
-            "--loglevel=INFO", "--without-gossip", "--without-mingle",
-        ])
+        self.app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                f"--queues={queues}",
+                f"--hostname={self.name}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
         return 0
 
     def stop(self) -> None:
