@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
+import numpy as np
 import redis
 
 from amyplant.core.database import create_engine
@@ -86,16 +87,25 @@ class InferenceWorker:
             redis_url=self.redis_url, visibility_timeout_s=settings.visibility_timeout_s
         )
         self.metrics = WorkerMetrics(redis_client=redis.Redis.from_url(self.redis_url), queues=[FRAMES_QUEUE])
-        register_tasks(
-            self.app,
-            LazyProcessor(
-                lambda: build_processor(
-                    settings, redis_url=self.redis_url, database_url=self.database_url, metrics=self.metrics
-                )
-            ),
+        self.processor = LazyProcessor(
+            lambda: build_processor(
+                settings, redis_url=self.redis_url, database_url=self.database_url, metrics=self.metrics
+            )
         )
+        register_tasks(self.app, self.processor)
+
+    def warm_up(self) -> None:
+        """Load the models and run them once before taking frames, so the first frames are not late."""
+        processor = self.processor.get()
+        processor.models.warm_up()
+        # A blank frame has no face, so the embedder and attributes models are run on blank chips too:
+        # each model's first call pays TensorFlow's graph optimisation, seconds on a small CPU.
+        processor.pipeline.analyse(np.zeros((480, 640, 3), dtype=np.uint8))
+        processor.models.embed(np.zeros((1, 150, 150, 3), dtype=np.uint8))
+        processor.models.attributes(np.zeros((1, 64, 64, 3), dtype=np.uint8))
 
     def run(self) -> int:
+        self.warm_up()
         start_exporter(
             self.metrics.registry, host=self.settings.metrics_host, port=self.settings.metrics_port
         )
