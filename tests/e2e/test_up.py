@@ -25,7 +25,9 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes], *, timeout_s: f
         assert process.poll() is None, f"amyplant up exited early with {process.returncode}"
         try:
             last = httpx.get(f"{url}/health", timeout=10).json()
-            if last.get("status") == "ok":
+            # Workers answer once their models are warm; wait for both.
+            workers = last.get("parts", {}).get("workers", {}).get("detail", {}).get("count", 0)
+            if last.get("status") == "ok" and workers == 2:
                 return last
         except (httpx.HTTPError, ValueError):
             pass
