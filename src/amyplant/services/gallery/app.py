@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from amyplant import __version__
 from amyplant.core.settings import GallerySettings
 from amyplant.services.gallery.context import GalleryContext
-from amyplant.services.gallery.routes import health
+from amyplant.services.gallery.errors import ErrorBody, install_error_handlers
+from amyplant.services.gallery.routes import admin, events, health, people, recognition, visitors
+from amyplant.services.gallery.routes.uploads import MAX_FILES_PER_REQUEST
+
+DESCRIPTION = """Enroll people, recognise faces, and browse every sighting.
+
+Authenticate with an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`). Scopes nest:
+`admin` grants `enroll`, which grants `read`. The first admin key is created at first start and written
+to `<state_dir>/admin-key.txt`. Every error is a JSON object with a stable `code` and a human `message`.
+Distances are Euclidean between raw face descriptors (0.6 = same person, the default threshold)."""
+
+
+def request_size_limit(settings: GallerySettings) -> int:
+    """The largest request body: a bulk upload of many files (each file has its own, smaller limit)."""
+    return settings.max_upload_bytes * min(MAX_FILES_PER_REQUEST, 10) + (1 << 20)
 
 
 def create_app(settings: GallerySettings | None = None) -> FastAPI:
     """Build the app; resources open in the lifespan so importing this module has no side effects."""
     resolved = settings or GallerySettings()
+    max_body = request_size_limit(resolved)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,8 +45,26 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     app = FastAPI(
         title="amyplant-security gallery",
         version=__version__,
-        description="Enroll people, recognise faces, and browse every sighting.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def refuse_oversized_bodies(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Checked before the body is read: multipart parsing would otherwise spool it all to disk first.
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body:
+            body = ErrorBody(
+                code="request_too_large",
+                message=f"the request has {length} bytes; the limit is {max_body}",
+                details={"limit_bytes": max_body},
+            )
+            return JSONResponse(body.model_dump(), status_code=413)
+        return await call_next(request)
+
+    install_error_handlers(app)
+    for module in (health, people, recognition, events, visitors, admin):
+        app.include_router(module.router)
     return app

@@ -35,10 +35,13 @@ def check_redis(client: redis.Redis) -> PartHealth:
         started = time.perf_counter()
         client.ping()
         info = client.info("server")
-        return PartHealth(ok=True, detail={
-            "version": info.get("redis_version"),
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        })
+        return PartHealth(
+            ok=True,
+            detail={
+                "version": info.get("redis_version"),
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
     except redis.RedisError as error:
         return PartHealth(ok=False, error=f"{type(error).__name__}: {error}")
 
@@ -50,7 +53,7 @@ def check_postgres(engine: sa.Engine) -> PartHealth:
             vector = pgvector_version(connection)
             revision = current_revision(connection)
     except sa.exc.SQLAlchemyError as error:
-        return PartHealth(ok=False, error=f"{type(error).__name__}: {error.__class__.__doc__ or error}")
+        return PartHealth(ok=False, error=f"{type(error).__name__}: {error}")
     detail = {"version": server_version, "pgvector": vector, "schema_revision": revision}
     if vector is None:
         return PartHealth(ok=False, detail=detail, error="the pgvector extension is not installed")
@@ -65,11 +68,13 @@ def check_models(client: ModelClient) -> PartHealth:
     detail: dict[str, Any] = {
         "backend": status.backend,
         "address": status.address,
-        "models": {model.name: {"serving_version": model.serving_version,
-                                "versions": list(model.available_versions)} for model in status.models},
+        "models": {
+            model.name: {"serving_version": model.serving_version, "versions": list(model.available_versions)}
+            for model in status.models
+        },
     }
-    error = None if status.ready else "a model has no servable version (run `amyplant models build`)"
-    return PartHealth(ok=status.ready, detail=detail, error=error)
+    problem = None if status.ready else "a model has no servable version (run `amyplant models build`)"
+    return PartHealth(ok=status.ready, detail=detail, error=problem)
 
 
 def check_workers(app: Celery) -> PartHealth:

@@ -1,0 +1,271 @@
+"""Gallery search at scale: identify latency, recall@1 against exact search, and HNSW build time.
+
+Usage: python bench/gallery_search.py [--sizes 100000 1000000] [--queries 500] [--database-url URL]
+
+Synthetic descriptors clustered like real identities: every identity has a centre, and its samples
+(3 to 7 per identity) scatter around it. The scale copies what our models give on ../shared/data: raw
+descriptors of norm about 1.4 that all lie in one narrow cone, two photos of one person 0.33-0.53 apart,
+two people 0.69 or more apart (see src/amyplant/services/gallery/policy.py). Each query is a new sample
+of a stored identity.
+
+For each size the gallery's own schema (Alembic migrations) is loaded in an embedded PostgreSQL 18 with
+pgvector (or the given database, whose gallery tables are emptied!), the faces are COPYed in, the HNSW
+index is built and timed, and each query runs the gallery's identify (matching.match_embedding: the HNSW
+cosine candidates, exact Euclidean re-ranking, names, negatives) in its own transaction. recall@1: how
+often its nearest person is the person of the exact Euclidean nearest sample (numpy, brute force).
+Prints one JSON line per size and writes bench/results/gallery_search.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from sqlalchemy.orm import sessionmaker
+
+from amyplant.core.database import create_engine, migrate
+from amyplant.core.embedded.postgres_server import EmbeddedPostgres
+from amyplant.services.gallery.matching import match_embedding
+from amyplant.services.gallery.policy import GalleryPolicy
+from amyplant.services.gallery.vectors import install_search_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "gallery_search.json"
+DIM = 128
+MODEL_VERSION = 1
+# Per-dimension spreads chosen so that distances match the real data (printed with the results).
+CONE_NORM = 1.35
+CENTRE_SPREAD = 0.047
+SAMPLE_SPREAD = 0.027
+
+
+def cone_axis(rng: np.random.Generator) -> np.ndarray:
+    axis = rng.normal(size=DIM)
+    return CONE_NORM * axis / np.linalg.norm(axis)
+
+
+def identities(rng: np.random.Generator, axis: np.ndarray, count: int) -> np.ndarray:
+    return (axis + rng.normal(scale=CENTRE_SPREAD, size=(count, DIM))).astype(np.float32)
+
+
+def samples_of(rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    return (centres + rng.normal(scale=SAMPLE_SPREAD, size=centres.shape)).astype(np.float32)
+
+
+def make_gallery(
+    rng: np.random.Generator, axis: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`size` samples: identity centres, and each sample's vector and identity index."""
+    per_identity = rng.integers(3, 8, size=size // 3 + 1)
+    owners = np.repeat(np.arange(len(per_identity)), per_identity)[:size]
+    centres = identities(rng, axis, int(owners.max()) + 1)
+    return centres, samples_of(rng, centres[owners]), owners
+
+
+def distance_figures(rng: np.random.Generator, centres: np.ndarray) -> dict[str, float]:
+    """Same-identity and different-identity distances of fresh samples, to compare with the real data."""
+    picks = rng.choice(len(centres), size=min(2000, len(centres)), replace=False)
+    a, b = samples_of(rng, centres[picks]), samples_of(rng, centres[picks])
+    same = np.linalg.norm(a - b, axis=1)
+    different = np.linalg.norm(a - np.roll(b, 1, axis=0), axis=1)
+    return {
+        "same_median": float(np.median(same)),
+        "same_p99": float(np.percentile(same, 99)),
+        "different_p1": float(np.percentile(different, 1)),
+        "different_median": float(np.median(different)),
+        "norm_median": float(np.median(np.linalg.norm(a, axis=1))),
+    }
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def load(url: str, vectors: np.ndarray, owners: np.ndarray) -> float:
+    """Empty the gallery, COPY people and samples in without the HNSW index; seconds taken."""
+    started = time.perf_counter()
+    with psycopg.connect(libpq_url(url)) as connection:
+        register_vector(connection)
+        connection.execute(
+            "truncate negative_samples, faces, events, visitors, people restart identity cascade"
+        )
+        connection.execute("drop index if exists faces_embedding_hnsw")
+        with connection.cursor().copy("copy people (id, name) from stdin") as copy:
+            for person in range(int(owners.max()) + 1):
+                copy.write_row((person + 1, f"person {person}"))
+        columns = (
+            "person_id, embedding, model_version, crop, source_sha256, box, detector_score, size_px, "
+            "sharpness"
+        )
+        with connection.cursor().copy(f"copy faces ({columns}) from stdin with (format binary)") as copy:
+            copy.set_types(
+                ["int8", "vector", "int4", "bytea", "varchar", "float8[]", "float8", "float8", "float8"]
+            )
+            box = [0.0, 0.0, 100.0, 100.0]
+            for vector, owner in zip(vectors, owners, strict=True):
+                copy.write_row((int(owner) + 1, vector, MODEL_VERSION, b"", "", box, 0.9, 100.0, 100.0))
+        connection.execute("analyze people")
+        connection.execute("analyze faces")
+    return time.perf_counter() - started
+
+
+def index_definition(url: str) -> str:
+    """The faces' HNSW index as migration 0002 created it (dropped while loading, then rebuilt)."""
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute(
+            "select indexdef from pg_indexes where indexname = 'faces_embedding_hnsw'"
+        ).fetchone()
+    if row is None:
+        raise SystemExit("the faces_embedding_hnsw index is missing: is the database migrated?")
+    return str(row[0])
+
+
+def build_index(url: str, definition: str) -> float:
+    """Build the HNSW index as the migration defines it; seconds taken."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute("set maintenance_work_mem = '3GB'")
+        connection.execute("set max_parallel_maintenance_workers = 2")
+        started = time.perf_counter()
+        connection.execute(definition.encode())
+        return time.perf_counter() - started
+
+
+def exact_owner(vectors: np.ndarray, owners: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The identity of each query's exact Euclidean nearest sample (brute force, in chunks)."""
+    best_distance = np.full(len(queries), np.inf)
+    best_owner = np.zeros(len(queries), dtype=np.int64)
+    query_norms = (queries.astype(np.float64) ** 2).sum(axis=1)[:, None]
+    for start in range(0, len(vectors), 200_000):
+        chunk = vectors[start : start + 200_000].astype(np.float64)
+        squared = query_norms - 2 * queries.astype(np.float64) @ chunk.T + (chunk**2).sum(axis=1)[None, :]
+        nearest = squared.argmin(axis=1)
+        distance = squared[np.arange(len(queries)), nearest]
+        better = distance < best_distance
+        best_distance[better] = distance[better]
+        best_owner[better] = owners[start + nearest[better]]
+    return best_owner
+
+
+def identify_all(
+    url: str, queries: np.ndarray, policy: GalleryPolicy
+) -> tuple[list[float], list[int | None]]:
+    """The gallery's identify for each query: milliseconds and the nearest person's identity index."""
+    engine = create_engine(url, pool_size=1)
+    install_search_settings(engine, ef_search=policy.ef_search)
+    sessions = sessionmaker(engine)
+    timings, found = [], []
+    try:
+        for position, query in enumerate(queries):
+            started = time.perf_counter()
+            with sessions.begin() as session:
+                match = match_embedding(
+                    session,
+                    embedding=query,
+                    model_version=MODEL_VERSION,
+                    threshold=policy.match_threshold,
+                    top_k=1,
+                    candidates=policy.candidates,
+                )
+            elapsed = (time.perf_counter() - started) * 1000
+            if position >= 20:  # the first queries warm the index into the buffer cache
+                timings.append(elapsed)
+            found.append(match.candidates[0].person_id - 1 if match.candidates else None)
+    finally:
+        engine.dispose()
+    return timings, found
+
+
+def measure(url: str, definition: str, size: int, query_count: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    axis = cone_axis(rng)
+    centres, vectors, owners = make_gallery(rng, axis, size)
+    load_s = load(url, vectors, owners)
+    build_s = build_index(url, definition)
+    asked = rng.choice(int(owners.max()) + 1, size=query_count + 20)
+    queries = samples_of(rng, centres[asked])
+    timings, found = identify_all(url, queries, GalleryPolicy())
+    exact = exact_owner(vectors, owners, queries)
+    recall = float(np.mean([f == e for f, e in zip(found, exact, strict=True)]))
+    with psycopg.connect(libpq_url(url)) as connection:
+        index_mb = connection.execute("select pg_relation_size('faces_embedding_hnsw')").fetchone()[0] / 2**20
+    return {
+        "n": size,
+        "identities": int(owners.max()) + 1,
+        "queries": len(timings),
+        "recall_at_1": round(recall, 4),
+        "p50_ms": round(float(np.percentile(timings, 50)), 2),
+        "p95_ms": round(float(np.percentile(timings, 95)), 2),
+        "build_s": round(build_s, 1),
+        "load_s": round(load_s, 1),
+        "index_mb": round(index_mb, 1),
+        "synthetic_distances": {k: round(v, 3) for k, v in distance_figures(rng, centres).items()},
+    }
+
+
+def database(url: str | None) -> Iterator[str]:
+    if url:
+        migrate(url)
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="gallery-bench-") as directory:
+        server = EmbeddedPostgres(Path(directory))
+        try:
+            started = server.start()
+            migrate(started)
+            yield started
+        finally:
+            server.stop()
+
+
+def write_results(path: Path, results: list[dict[str, Any]], definition: str) -> None:
+    policy = GalleryPolicy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "results": results,
+        "settings": {
+            "index": definition,
+            "candidates": policy.candidates,
+            "ef_search": policy.ef_search,
+            "query": "gallery matching.match_embedding, one transaction per query",
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", default=os.environ.get("AMYPLANT_BENCH_DATABASE_URL"))
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    results = []
+    for url in database(args.database_url):
+        definition = index_definition(url)
+        for size in args.sizes:
+            figures = measure(url, definition, size, args.queries, args.seed)
+            print(json.dumps(figures), flush=True)
+            results.append(figures)
+            write_results(args.output, results, definition)  # after each size: a cut-short run keeps them
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

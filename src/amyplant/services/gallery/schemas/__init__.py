@@ -1,0 +1,1 @@
+"""Request and response bodies of the gallery API, with the examples OpenAPI shows."""

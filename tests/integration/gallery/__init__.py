@@ -1,0 +1,1 @@
+"""Gallery API tests against the embedded Postgres with pgvector."""

@@ -1,0 +1,193 @@
+"""Matching, negatives, visitors and export/import in SQL on synthetic descriptors (no models needed)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from amyplant.core.database import create_engine
+from amyplant.services.gallery import faces as face_store
+from amyplant.services.gallery.matching import match_embedding
+from amyplant.services.gallery.people import create_person
+from amyplant.services.gallery.policy import GalleryPolicy
+from amyplant.services.gallery.tables import Base
+from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
+from amyplant.services.gallery.vectors import nearest_events, nearest_faces
+from amyplant.services.gallery.visitors import assign_visitor
+
+POLICY = GalleryPolicy()
+CROP = b"\xff\xd8\xff\xe0fake-jpeg"
+
+
+@pytest.fixture
+def sessions(clean_gallery: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine(clean_gallery, pool_size=1)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def identity(rng: np.random.Generator) -> np.ndarray:
+    """A random point at the scale of dlib descriptors (norm about 1.4)."""
+    centre = rng.normal(size=128)
+    return (1.4 * centre / np.linalg.norm(centre)).astype(np.float32)
+
+
+def near(centre: np.ndarray, rng: np.random.Generator, distance: float) -> np.ndarray:
+    step = rng.normal(size=128)
+    return (centre + distance * step / np.linalg.norm(step)).astype(np.float32)
+
+
+def sample(embedding: np.ndarray, *, version: int = 1, tag: str = "a") -> face_store.SampleData:
+    return face_store.SampleData(
+        embedding=embedding,
+        model_version=version,
+        crop_jpeg=CROP,
+        source_sha256=tag * 64,
+        box=(0.0, 0.0, 100.0, 100.0),
+        detector_score=0.9,
+        size_px=100.0,
+        sharpness=100.0,
+    )
+
+
+def test_the_nearest_person_within_the_threshold_is_the_match(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(1)
+    ada, bob = identity(rng), identity(rng)
+    with sessions.begin() as session:
+        a = create_person(session, name="Ada")
+        b = create_person(session, name="Bob")
+        face_store.add_face(session, person_id=a.id, sample=sample(near(ada, rng, 0.2), tag="1"))
+        face_store.add_face(session, person_id=b.id, sample=sample(near(bob, rng, 0.2), tag="2"))
+        match = match_embedding(
+            session, embedding=near(ada, rng, 0.2), model_version=1, threshold=0.6, top_k=2, candidates=64
+        )
+        assert match.person is not None and match.person.name == "Ada"
+        assert [c.name for c in match.candidates] == ["Ada", "Bob"]
+        assert match.candidates[0].distance < 0.6 < match.candidates[1].distance
+        stranger = match_embedding(
+            session, embedding=identity(rng), model_version=1, threshold=0.6, top_k=2, candidates=64
+        )
+        assert stranger.person is None and len(stranger.candidates) == 2
+
+
+def test_descriptors_of_another_model_version_are_never_compared(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(2)
+    ada = identity(rng)
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada")
+        face_store.add_face(session, person_id=person.id, sample=sample(ada, version=2))
+        assert (
+            match_embedding(
+                session, embedding=ada, model_version=1, threshold=0.6, top_k=3, candidates=64
+            ).candidates
+            == []
+        )
+        assert nearest_faces(session, embedding=ada, model_version=1, candidates=5) == []
+        again = match_embedding(
+            session, embedding=ada, model_version=2, threshold=0.6, top_k=3, candidates=64
+        )
+        assert again.person is not None and again.person.distance < 1e-5
+
+
+def test_a_negative_closer_than_the_samples_rejects_that_person(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(3)
+    ada, lookalike = identity(rng), identity(rng)
+    lookalike = (ada + 0.45 * (lookalike - ada) / np.linalg.norm(lookalike - ada)).astype(np.float32)
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada")
+        face_store.add_face(session, person_id=person.id, sample=sample(ada))
+        before = match_embedding(
+            session, embedding=lookalike, model_version=1, threshold=0.6, top_k=1, candidates=64
+        )
+        assert before.person is not None and before.person.name == "Ada"
+        face_store.add_negative(
+            session, person_id=person.id, embedding=near(lookalike, rng, 0.1), model_version=1, event_id=None
+        )
+        after = match_embedding(
+            session,
+            embedding=near(lookalike, rng, 0.05),
+            model_version=1,
+            threshold=0.6,
+            top_k=1,
+            candidates=64,
+        )
+        assert after.person is None and after.candidates[0].rejected_by_negative
+        own = match_embedding(
+            session, embedding=near(ada, rng, 0.1), model_version=1, threshold=0.6, top_k=1, candidates=64
+        )
+        assert own.person is not None and not own.candidates[0].rejected_by_negative
+
+
+def test_unknown_faces_cluster_into_persistent_visitors(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(4)
+    first, second = identity(rng), identity(rng)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with sessions.begin() as session:
+        ids = [
+            assign_visitor(
+                session,
+                embedding=near(centre, rng, 0.25),
+                model_version=1,
+                seen_at=start + timedelta(minutes=i),
+                policy=POLICY,
+            ).id
+            for i, centre in enumerate([first, first, second, first, second])
+        ]
+    assert ids[0] == ids[1] == ids[3] and ids[2] == ids[4] and ids[0] != ids[2]
+    with sessions.begin() as session:
+        later = assign_visitor(
+            session,
+            embedding=near(first, rng, 0.25),
+            model_version=1,
+            seen_at=start + timedelta(days=1),
+            policy=POLICY,
+        )
+        assert later.id == ids[0] and later.face_count == 4
+        assert later.first_seen == start and later.last_seen == start + timedelta(days=1)
+        assert nearest_events(session, embedding=first, model_version=1, candidates=5) == []
+
+
+def test_export_then_import_restores_people_samples_and_negatives(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(5)
+    ada = identity(rng)
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada", notes="front door")
+        face_store.add_face(session, person_id=person.id, sample=sample(ada, tag="1"))
+        face_store.add_face(session, person_id=person.id, sample=sample(near(ada, rng, 0.3), tag="2"))
+        face_store.add_negative(
+            session, person_id=person.id, embedding=identity(rng), model_version=1, event_id=None
+        )
+        archive = export_gallery(session).read()
+        session.delete(person)
+    with sessions.begin() as session:
+        zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
+        summary = import_gallery(session, archive=zipped, people=people)
+        assert (summary.people_created, summary.faces_added, summary.negatives_added) == (1, 2, 1)
+        match = match_embedding(
+            session, embedding=ada, model_version=1, threshold=0.6, top_k=1, candidates=64
+        )
+        assert match.person is not None and match.person.name == "Ada" and match.person.distance < 1e-5
+    with sessions.begin() as session:
+        zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
+        twice = import_gallery(session, archive=zipped, people=people)
+        assert (twice.people_matched, twice.faces_added, twice.faces_skipped) == (1, 0, 2)
+
+
+def test_the_orm_tables_match_the_migrated_schema(gallery_db: str) -> None:
+    engine = create_engine(gallery_db, pool_size=1)
+    try:
+        inspector = sa.inspect(engine)
+        for table in Base.metadata.sorted_tables:
+            migrated = {c["name"]: c["nullable"] for c in inspector.get_columns(table.name)}
+            declared = {c.name: c.nullable for c in table.columns}
+            assert migrated == declared, table.name
+            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+            assert {index.name for index in table.indexes} <= indexes, table.name
+    finally:
+        engine.dispose()
