@@ -126,22 +126,25 @@ class Supervisor:
         return children
 
     def _announce(self) -> None:
-        deadline = time.monotonic() + 120
+        """Print where to open the system once /health is ok (workers answer after warming their models)."""
+        deadline = time.monotonic() + 180
+        health: dict[str, object] = {}
         while not self._stopping.is_set() and time.monotonic() < deadline:
             try:
                 health = httpx.get(f"{self.gallery_url}/health", timeout=5).json()
-                print(
-                    f"amyplant is up: open {self.gallery_url}  (API docs {self.gallery_url}/docs)", flush=True
-                )
-                print(f"health: {health.get('status')}; logs in {self.state_dir / 'logs'}", flush=True)
-                print("Ctrl-C stops everything.", flush=True)
-                return
             except (httpx.HTTPError, ValueError):
-                self._stopping.wait(1.0)
-        if not self._stopping.is_set():
-            print(
-                f"the gallery did not answer on {self.gallery_url}; see {self.state_dir / 'logs'}", flush=True
-            )
+                health = {}
+            if health.get("status") == "ok":
+                break
+            self._stopping.wait(1.0)
+        if self._stopping.is_set():
+            return
+        print(f"amyplant is up: open {self.gallery_url}  (API docs {self.gallery_url}/docs)", flush=True)
+        print(f"health: {health.get('status', 'no answer')}; logs in {self.state_dir / 'logs'}", flush=True)
+        key_file = self.state_dir / "admin-key.txt"
+        if key_file.exists():
+            print(f"the first admin API key is in {key_file} (readable by you only)", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
 
     def _watch(self) -> None:
         """Restart children that die unexpectedly (with backoff), until asked to stop."""
