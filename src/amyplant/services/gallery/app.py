@@ -12,7 +12,16 @@ from amyplant import __version__
 from amyplant.core.settings import GallerySettings
 from amyplant.services.gallery.context import GalleryContext
 from amyplant.services.gallery.errors import ErrorBody, install_error_handlers
-from amyplant.services.gallery.routes import admin, events, health, people, recognition, visitors
+from amyplant.services.gallery.routes import (
+    admin,
+    events,
+    health,
+    live,
+    people,
+    recognition,
+    training,
+    visitors,
+)
 from amyplant.services.gallery.routes.uploads import MAX_FILES_PER_REQUEST
 
 DESCRIPTION = """Enroll people, recognise faces, and browse every sighting.
@@ -65,6 +74,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         return await call_next(request)
 
     install_error_handlers(app)
-    for module in (health, people, recognition, events, visitors, admin):
+    # live before events: its /api/v1/events/stream must not be taken for an event id.
+    for module in (health, live, people, recognition, events, visitors, admin, training):
         app.include_router(module.router)
     return app

@@ -27,6 +27,7 @@ class GalleryContext:
 
     settings: GallerySettings
     engine: sa.Engine
+    redis_url: str
     redis: redis.Redis
     models: ModelClient
     celery: Celery
@@ -46,6 +47,7 @@ class GalleryContext:
         context = cls(
             settings=settings,
             engine=engine,
+            redis_url=redis_url,
             redis=redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0),
             models=models,
             celery=create_celery_app(redis_url=redis_url),

@@ -94,17 +94,34 @@ class Alert(BaseModel):
         return str(uuid.uuid5(ALERT_NAMESPACE, f"{event_id}/{kind}/{subject or ''}"))
 
     @classmethod
-    def for_track(cls, report: TrackReport, kind: AlertKind, *, person_name: str | None = None,
-                  camera_name: str | None = None, snapshot_url: str | None = None) -> Alert:
+    def for_track(
+        cls,
+        report: TrackReport,
+        kind: AlertKind,
+        *,
+        person_name: str | None = None,
+        camera_name: str | None = None,
+        snapshot_url: str | None = None,
+    ) -> Alert:
         gender = None
         if report.female_probability is not None:
             gender = "female" if report.female_probability >= 0.5 else "male"
         return cls(
-            alert_id=cls.make_id(report.event_id, kind, report.identity or report.visitor_id), kind=kind,
-            camera_id=report.camera_id, camera_name=camera_name, event_id=report.event_id,
-            track_id=report.track_id, person_id=report.identity, person_name=person_name,
-            visitor_id=report.visitor_id, confidence=report.confidence, age=report.age, gender=gender,
-            first_seen=report.first_seen, last_seen=report.last_seen, snapshot_url=snapshot_url,
+            alert_id=cls.make_id(report.event_id, kind, report.identity or report.visitor_id),
+            kind=kind,
+            camera_id=report.camera_id,
+            camera_name=camera_name,
+            event_id=report.event_id,
+            track_id=report.track_id,
+            person_id=report.identity,
+            person_name=person_name,
+            visitor_id=report.visitor_id,
+            confidence=report.confidence,
+            age=report.age,
+            gender=gender,
+            first_seen=report.first_seen,
+            last_seen=report.last_seen,
+            snapshot_url=snapshot_url,
         )
 
     def body(self) -> bytes:
@@ -121,10 +138,16 @@ def last_person_state(report: TrackReport, *, person_name: str | None) -> dict[s
     if report.female_probability is not None:
         gender = "female" if report.female_probability >= 0.5 else "male"
     return {
-        "name": name, "person_id": report.identity, "visitor_id": report.visitor_id,
-        "status": str(report.status), "confidence": round(report.confidence, 3),
-        "age": round(report.age) if report.age is not None else None, "gender": gender,
-        "event_id": report.event_id, "camera_id": report.camera_id, "seen_at": report.last_seen,
+        "name": name,
+        "person_id": report.identity,
+        "visitor_id": report.visitor_id,
+        "status": str(report.status),
+        "confidence": round(report.confidence, 3),
+        "age": round(report.age) if report.age is not None else None,
+        "gender": gender,
+        "event_id": report.event_id,
+        "camera_id": report.camera_id,
+        "seen_at": report.last_seen,
     }
 
 
@@ -163,8 +186,11 @@ class WebhookSender:
 
     def deliver(self, alert: Alert) -> DeliveryResult:
         body = alert.body()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign_body(self.secret, body),
-                   DELIVERY_HEADER: alert.alert_id}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign_body(self.secret, body),
+            DELIVERY_HEADER: alert.alert_id,
+        }
         result = DeliveryResult(ok=False, attempts=0)
         for attempt in range(self.retries + 1):
             if attempt and self._closing.wait(self.backoff_s * 2 ** (attempt - 1)):
@@ -173,8 +199,13 @@ class WebhookSender:
             if result.ok or not self._retryable(result):
                 break
         if not result.ok:
-            logger.warning("webhook %s for alert %s failed after %d attempt(s): %s", self.url,
-                           alert.alert_id, result.attempts, result.error)
+            logger.warning(
+                "webhook %s for alert %s failed after %d attempt(s): %s",
+                self.url,
+                alert.alert_id,
+                result.attempts,
+                result.error,
+            )
         return result
 
     def submit(self, alert: Alert) -> None:
@@ -208,8 +239,12 @@ class WebhookSender:
         except httpx.HTTPError as error:
             return DeliveryResult(ok=False, attempts=attempt, error=f"{type(error).__name__}: {error}")
         ok = 200 <= response.status_code < 300
-        return DeliveryResult(ok=ok, attempts=attempt, status_code=response.status_code,
-                              error=None if ok else f"HTTP {response.status_code}")
+        return DeliveryResult(
+            ok=ok,
+            attempts=attempt,
+            status_code=response.status_code,
+            error=None if ok else f"HTTP {response.status_code}",
+        )
 
     @staticmethod
     def _retryable(result: DeliveryResult) -> bool:
@@ -257,8 +292,9 @@ class MqttPublisher:
         self.connected = threading.Event()
         self._cameras: dict[str, str | None] = {}
         self._lock = threading.Lock()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=client_id or f"amyplant-{uuid.uuid4().hex[:10]}")
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"amyplant-{uuid.uuid4().hex[:10]}"
+        )
         if username or parts.username:
             self._client.username_pw_set(username or parts.username, password or parts.password)
         if parts.scheme == "mqtts":
@@ -301,8 +337,12 @@ class MqttPublisher:
             "payload_available": "online",
             "payload_not_available": "offline",
             "icon": "mdi:account-eye",
-            "device": {"identifiers": [f"amyplant_{ha_id}"], "name": camera_name or camera_id,
-                       "manufacturer": "amyplant", "model": "Face-aware camera"},
+            "device": {
+                "identifiers": [f"amyplant_{ha_id}"],
+                "name": camera_name or camera_id,
+                "manufacturer": "amyplant",
+                "model": "Face-aware camera",
+            },
             "origin": {"name": "amyplant"},
         }
 
@@ -324,11 +364,18 @@ class MqttPublisher:
         return self._client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=retain)
 
     def _publish_discovery(self, camera_id: str, camera_name: str | None) -> None:
-        self._publish_json(self.discovery_topic(camera_id), self.discovery_config(camera_id, camera_name),
-                           retain=True)
+        self._publish_json(
+            self.discovery_topic(camera_id), self.discovery_config(camera_id, camera_name), retain=True
+        )
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
             logger.warning("MQTT %s:%d refused the connection: %s", self.host, self.port, reason)
             return
@@ -339,8 +386,14 @@ class MqttPublisher:
             self._publish_discovery(camera_id, name)
         self.connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self.connected.clear()
 
 
@@ -348,7 +401,11 @@ class AlertDispatcher:
     """Sends each alert once (remembered in Redis) to the webhook and MQTT, whichever are configured."""
 
     def __init__(
-        self, client: redis.Redis, *, webhook: WebhookSender | None, mqtt_publisher: MqttPublisher | None,
+        self,
+        client: redis.Redis,
+        *,
+        webhook: WebhookSender | None,
+        mqtt_publisher: MqttPublisher | None,
         remember_s: int = 7 * 24 * 3600,
     ) -> None:
         self.redis = client

@@ -76,8 +76,15 @@ def draw_faces(image_rgb: np.ndarray, labels: Sequence[FaceLabel]) -> np.ndarray
     return canvas
 
 
-def _draw_text_block(canvas: np.ndarray, lines: list[str], *, anchor: tuple[int, int, int],
-                     colour: tuple[int, int, int], scale: float, thickness: int) -> None:
+def _draw_text_block(
+    canvas: np.ndarray,
+    lines: list[str],
+    *,
+    anchor: tuple[int, int, int],
+    colour: tuple[int, int, int],
+    scale: float,
+    thickness: int,
+) -> None:
     font = cv2.FONT_HERSHEY_SIMPLEX
     sizes = [cv2.getTextSize(line, font, scale, thickness)[0] for line in lines]
     line_height = max(h for _, h in sizes) + round(8 * scale)
@@ -90,8 +97,9 @@ def _draw_text_block(canvas: np.ndarray, lines: list[str], *, anchor: tuple[int,
     cv2.rectangle(canvas, (x, top), (x + block_width, top + block_height), colour, cv2.FILLED)
     for index, line in enumerate(lines):
         baseline = top + line_height * (index + 1) - round(5 * scale)
-        cv2.putText(canvas, line, (x + round(4 * scale), baseline), font, scale, (0, 0, 0), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            canvas, line, (x + round(4 * scale), baseline), font, scale, (0, 0, 0), thickness, cv2.LINE_AA
+        )
 
 
 class AnnotatedFrames:

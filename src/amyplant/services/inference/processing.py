@@ -19,6 +19,7 @@ from amyplant.core.pipeline.faces import FaceObservation, FacePipeline
 from amyplant.models.client import EMBEDDER, ModelClient, ModelServerError
 from amyplant.services.gallery.matching import Match
 from amyplant.services.inference.annotate import AnnotatedFrames, FaceLabel, draw_faces
+from amyplant.services.inference.live_feed import publish_sightings
 from amyplant.services.inference.recording import RecordedTrack, TrackRecorder, candidate_of, match_faces
 from amyplant.services.inference.track_store import Outcome, TrackStore
 from amyplant.services.inference.tracking import FaceInput, FrameTracks
@@ -81,6 +82,7 @@ class FrameProcessor:
                 )
                 alerts = len(self.recorder.alert(session, recorded))
             self.recorder.publish_last_person(recorded)
+            publish_sightings(self.redis, [track.live_summary() for track in recorded])
             self._show(message, image, faces, applied.tracks, recorded)
         self._count(message, faces, matches, applied.outcome)
         # Deleting the frame tells the capture service it is no longer pending.

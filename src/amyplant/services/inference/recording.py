@@ -34,6 +34,22 @@ class RecordedTrack:
     person_name: str | None
     visitor_id: int | None
 
+    def live_summary(self) -> dict[str, object]:
+        """What the live feed says about this track now."""
+        report = self.report
+        return {
+            "event_id": self.event_id,
+            "camera_id": report.camera_id,
+            "track_id": report.track_id,
+            "status": str(report.status),
+            "person_id": report.identity,
+            "person_name": self.person_name,
+            "visitor_id": self.visitor_id,
+            "confidence": round(report.confidence, 3),
+            "first_seen": report.first_seen,
+            "last_seen": report.last_seen,
+        }
+
 
 def match_faces(
     session: Session, faces: Sequence[FaceObservation], *, model_version: int, policy: GalleryPolicy

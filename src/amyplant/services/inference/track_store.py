@@ -65,8 +65,13 @@ class CameraKeys:
     @classmethod
     def of(cls, camera_id: str) -> CameraKeys:
         base = f"{KEY_PREFIX}{camera_id}:"
-        return cls(state=base + "state", position=base + "position", results=base + "results",
-                   order=base + "results_order", lock=base + "lock")
+        return cls(
+            state=base + "state",
+            position=base + "position",
+            results=base + "results",
+            order=base + "results_order",
+            lock=base + "lock",
+        )
 
 
 class TrackStore:
@@ -105,8 +110,16 @@ class TrackStore:
         if not lock.acquire():
             raise TrackStoreBusy(f"camera {camera_id}: tracking lock not free after {self.lock_wait_s} s")
         try:
-            return self._apply_locked(keys, field, lock, camera_id=camera_id, run_id=run_id,
-                                      sequence=sequence, timestamp=timestamp, faces=faces)
+            return self._apply_locked(
+                keys,
+                field,
+                lock,
+                camera_id=camera_id,
+                run_id=run_id,
+                sequence=sequence,
+                timestamp=timestamp,
+                faces=faces,
+            )
         finally:
             # An expired lock cannot be released; the WATCH already kept us from writing over anyone.
             with contextlib.suppress(LockError):
@@ -143,8 +156,16 @@ class TrackStore:
             time.sleep(0.01)
 
     def _apply_locked(
-        self, keys: CameraKeys, field: str, lock: redis.lock.Lock, *, camera_id: str, run_id: str,
-        sequence: int, timestamp: float, faces: Sequence[FaceInput],
+        self,
+        keys: CameraKeys,
+        field: str,
+        lock: redis.lock.Lock,
+        *,
+        camera_id: str,
+        run_id: str,
+        sequence: int,
+        timestamp: float,
+        faces: Sequence[FaceInput],
     ) -> AppliedFrame:
         with self.redis.pipeline() as pipe:
             try:
@@ -153,8 +174,11 @@ class TrackStore:
                 if stored is not None:  # the same frame was delivered twice at once
                     return AppliedFrame(Outcome.REPLAYED, FrameTracks.model_validate_json(stored))
                 data = pipe.get(keys.state)
-                tracker = (Tracker.from_json(data, self.config) if data is not None
-                           else Tracker.new(camera_id, self.config))
+                tracker = (
+                    Tracker.from_json(data, self.config)
+                    if data is not None
+                    else Tracker.new(camera_id, self.config)
+                )
                 if tracker.is_stale(run_id=run_id, sequence=sequence, timestamp=timestamp):
                     return AppliedFrame(Outcome.STALE, None)
                 tracks = tracker.update(run_id=run_id, sequence=sequence, timestamp=timestamp, faces=faces)

@@ -92,9 +92,14 @@ class FaceInput:
     @classmethod
     def from_observation(cls, face: FaceObservation, candidate: MatchCandidate) -> FaceInput:
         return cls(
-            box=face.box, embedding=face.embedding, size_px=face.quality.size_px,
-            sharpness=face.quality.sharpness, score=face.score, candidate=candidate,
-            age=face.age, female_probability=face.female_probability,
+            box=face.box,
+            embedding=face.embedding,
+            size_px=face.quality.size_px,
+            sharpness=face.quality.sharpness,
+            score=face.score,
+            candidate=candidate,
+            age=face.age,
+            female_probability=face.female_probability,
         )
 
 
@@ -258,8 +263,15 @@ class Tracker:
             face_tracks.append(track.track_id)
             updated.append(self._report(track, run_id, ended=False, improved=improved))
         state.last_sequence, state.last_timestamp = sequence, timestamp
-        return FrameTracks(camera_id=state.camera_id, run_id=run_id, sequence=sequence, timestamp=timestamp,
-                           face_tracks=face_tracks, updated=updated, ended=ended)
+        return FrameTracks(
+            camera_id=state.camera_id,
+            run_id=run_id,
+            sequence=sequence,
+            timestamp=timestamp,
+            face_tracks=face_tracks,
+            updated=updated,
+            ended=ended,
+        )
 
     def end_all(self) -> list[TrackReport]:
         """End every live track (the camera stopped); returns their final reports."""
@@ -301,9 +313,14 @@ class Tracker:
         number = state.next_number
         state.next_number += 1
         return TrackState(
-            number=number, track_id=f"{state.camera_id}:{state.run_id}:{number}",
-            first_seen=timestamp, last_seen=timestamp, first_sequence=sequence, last_sequence=sequence,
-            box=face.box, embedding=[float(v) for v in face.embedding],
+            number=number,
+            track_id=f"{state.camera_id}:{state.run_id}:{number}",
+            first_seen=timestamp,
+            last_seen=timestamp,
+            first_sequence=sequence,
+            last_sequence=sequence,
+            box=face.box,
+            embedding=[float(v) for v in face.embedding],
         )
 
     # --- evidence ------------------------------------------------------------------------------------
@@ -372,8 +389,14 @@ class Tracker:
         quality = face.size_px * sharp
         if track.best is not None and quality <= track.best.quality:
             return False
-        track.best = Snapshot(sequence=sequence, timestamp=timestamp, box=face.box, size_px=face.size_px,
-                              sharpness=face.sharpness, quality=quality)
+        track.best = Snapshot(
+            sequence=sequence,
+            timestamp=timestamp,
+            box=face.box,
+            size_px=face.size_px,
+            sharpness=face.sharpness,
+            quality=quality,
+        )
         return True
 
     # --- reports -------------------------------------------------------------------------------------
@@ -387,15 +410,28 @@ class Tracker:
         votes = track.visitor_votes
         visitor = max(votes, key=votes.__getitem__) if votes else None
         return TrackReport(
-            track_id=track.track_id, event_id=event_id_for(self.state.camera_id, run_id, track.number),
-            camera_id=self.state.camera_id, run_id=run_id, first_seen=track.first_seen,
-            last_seen=track.last_seen, first_sequence=track.first_sequence, last_sequence=track.last_sequence,
-            hits=track.hits, confirmed=confirmed, ended=ended, status=track.status, identity=track.identity,
-            confidence=track.confidence, evidence=sum(track.votes.values()),
+            track_id=track.track_id,
+            event_id=event_id_for(self.state.camera_id, run_id, track.number),
+            camera_id=self.state.camera_id,
+            run_id=run_id,
+            first_seen=track.first_seen,
+            last_seen=track.last_seen,
+            first_sequence=track.first_sequence,
+            last_sequence=track.last_sequence,
+            hits=track.hits,
+            confirmed=confirmed,
+            ended=ended,
+            status=track.status,
+            identity=track.identity,
+            confidence=track.confidence,
+            evidence=sum(track.votes.values()),
             distance=track.best_distance.get(track.identity) if track.identity else None,
             visitor_id=visitor if track.status is IdentityStatus.UNKNOWN else None,
             age=track.age_sum / track.age_weight if track.age_weight > 0 else None,
             female_probability=track.female_sum / track.female_weight if track.female_weight > 0 else None,
-            box=track.box, best=track.best, snapshot_improved=improved, decision_changed=changed,
+            box=track.box,
+            best=track.best,
+            snapshot_improved=improved,
+            decision_changed=changed,
             embedding=track.embedding,
         )

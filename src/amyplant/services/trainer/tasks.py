@@ -48,6 +48,9 @@ def run_request(
         seed=request.seed,
     )
     state_dir = settings.common.state_dir
+    if store.cancel_requested(job_id):
+        store.update(job_id, state="cancelled")
+        return {"state": "cancelled"}
     store.update(job_id, state="running", stage="starting")
 
     def progress(stage: str, data: dict[str, Any]) -> None:
