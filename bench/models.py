@@ -214,7 +214,8 @@ def original_figures(
 
 def detector_frames(data: Path) -> list[tuple[str, np.ndarray]]:
     """Every photo with verifiable faces, centred on a black 640x480 frame (shrunk to fit, never enlarged)."""
-    from amyplant.models.builders.detector_check import TRUTH_FOLDERS, images_under
+    from amyplant.models.builders.check_images import images_under
+    from amyplant.models.builders.detector_check import TRUTH_FOLDERS
 
     frames = []
     for folder in TRUTH_FOLDERS:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amyplant.models.builders.embedder_check import DlibChipper, generated_chips, images_under, read_rgb
+from amyplant.models.builders.check_images import images_under, read_rgb
+from amyplant.models.builders.embedder_check import DlibChipper, generated_chips
 
 
 def face_chips(images: list[Path], *, size: int, padding: float) -> np.ndarray:

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from amyplant.models.builders import detector
-from amyplant.models.builders.detector_check import PackageDetector, images_under, match, read_rgb
+from amyplant.models.builders.check_images import images_under, read_rgb
+from amyplant.models.builders.detector_check import PackageDetector, match
 from amyplant.models.builders.tflite_reader import TfliteNetwork, read_tflite
 
 Serve = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]

@@ -12,44 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from amyplant.evaluation.metrics import iou_matrix
+from amyplant.models.builders.check_images import images_under, read_rgb
+
 IOU_MATCH = 0.5
 # Ground truth comes from these folders only: dlib's CNN takes seconds per photo on CPU.
 TRUTH_FOLDERS = ("probe", "photos")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CNN_MAX_SIDE = 1024  # photos are shrunk to this before dlib's CNN (faces stay > 80 px here)
 CNN_UPSAMPLE_BELOW = 700  # smaller images are upsampled once so 40 px faces are still found
 FRAME_SHAPE = (480, 640, 3)
 TIMING_RUNS = 10
 
 Serve = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
-def images_under(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU [len(a), len(b)] of x1, y1, x2, y2 boxes."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 1, 4), np.asarray(b, np.float64).reshape(1, -1, 4)
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter: np.ndarray = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    iou: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    return iou
 
 
 def match(predicted: np.ndarray, truth: np.ndarray, threshold: float = IOU_MATCH) -> list[tuple[int, int]]:

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from amyplant.models.builders import embedder
+from amyplant.models.builders.check_images import images_under, read_rgb
 
 PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 HOG_UPSAMPLE = 1
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_FILE = Path("video") / "short_hamilton_clip.mp4"
 VIDEO_FRAME_STEP = 4  # about 40 faces from the clip's 275 frames, enough to pass 50 chips in all
 GENERATED_CHIPS = 16
@@ -42,21 +42,6 @@ class DlibChipper:
         return [
             self._dlib.get_face_chip(rgb, shape, size=self.size, padding=self.padding) for shape in shapes
         ]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
-def images_under(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def video_frames(path: Path, step: int) -> Iterator[np.ndarray]:

@@ -12,6 +12,7 @@ import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -41,6 +42,43 @@ def encode_snapshot(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=SNAPSHOT_JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def sighting_of(
+    face: FaceObservation,
+    *,
+    camera_id: str,
+    track_id: str,
+    seen_at: datetime,
+    model_version: int,
+    person_id: int | None,
+    visitor_id: int | None,
+    distance: float | None,
+    similarity: float | None,
+    snapshot_jpeg: bytes | None,
+    details: dict[str, Any] | None = None,
+) -> Sighting:
+    """The event row's view of one observed face, named (or not) by the caller."""
+    return Sighting(
+        camera_id=camera_id,
+        track_id=track_id,
+        seen_at=seen_at,
+        box=face.box,
+        detector_score=face.score,
+        size_px=face.quality.size_px,
+        sharpness=face.quality.sharpness,
+        embedding=face.embedding,
+        model_version=model_version,
+        age=face.age,
+        gender=face.gender,
+        person_id=person_id,
+        visitor_id=visitor_id,
+        distance=distance,
+        similarity=similarity,
+        snapshot_jpeg=snapshot_jpeg,
+        crop_jpeg=encode_crop(face.chip),
+        details=details or {},
+    )
 
 
 def record_observation(
@@ -76,24 +114,17 @@ def record_observation(
             ).id
     event_id = upsert_event(
         session,
-        sighting=Sighting(
+        sighting=sighting_of(
+            face,
             camera_id=camera_id,
             track_id=track_id,
             seen_at=seen_at,
-            box=face.box,
-            detector_score=face.score,
-            size_px=face.quality.size_px,
-            sharpness=face.quality.sharpness,
-            embedding=face.embedding,
             model_version=model_version,
-            age=face.age,
-            gender=face.gender,
             person_id=match.person.person_id if match.person else None,
             visitor_id=visitor_id,
             distance=match.person.distance if match.person else None,
             similarity=match.person.similarity if match.person else None,
             snapshot_jpeg=snapshot_jpeg,
-            crop_jpeg=encode_crop(face.chip),
         ),
     )
     return RecordedFace(event_id=event_id, face=face, match=match, visitor_id=visitor_id)

@@ -12,11 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from amyplant.core.pipeline.faces import FaceObservation
-from amyplant.services.gallery.analysis import encode_crop
-from amyplant.services.gallery.events import Sighting, find_event, upsert_event
+from amyplant.services.gallery.events import find_event, upsert_event
 from amyplant.services.gallery.matching import Match, match_embedding
 from amyplant.services.gallery.policy import DEFAULT_TOP_K, GalleryPolicy
-from amyplant.services.gallery.sightings import encode_snapshot
+from amyplant.services.gallery.sightings import encode_snapshot, sighting_of
 from amyplant.services.gallery.tables import Person
 from amyplant.services.gallery.visitors import assign_visitor
 from amyplant.services.inference.alerts import Alert, AlertDispatcher, AlertKind, last_person_state
@@ -141,32 +140,27 @@ class TrackRecorder:
                     seen_at=seen_at,
                     policy=self.policy,
                 ).id
+        details = {
+            "status": str(report.status),
+            "confidence": report.confidence,
+            "hits": report.hits,
+            "evidence": report.evidence,
+            "run_id": report.run_id,
+        }
         event_id = upsert_event(
             session,
-            sighting=Sighting(
+            sighting=sighting_of(
+                face,
                 camera_id=report.camera_id,
                 track_id=report.track_id,
                 seen_at=seen_at,
-                box=face.box,
-                detector_score=face.score,
-                size_px=face.quality.size_px,
-                sharpness=face.quality.sharpness,
-                embedding=face.embedding,
                 model_version=model_version,
-                age=face.age,
-                gender=face.gender,
                 person_id=person_id,
                 visitor_id=visitor_id,
                 distance=report.distance if person_id else None,
+                similarity=None,
                 snapshot_jpeg=snapshot,
-                crop_jpeg=encode_crop(face.chip),
-                details={
-                    "status": str(report.status),
-                    "confidence": report.confidence,
-                    "hits": report.hits,
-                    "evidence": report.evidence,
-                    "run_id": report.run_id,
-                },
+                details=details,
             ),
         )
         person = session.get(Person, person_id) if person_id is not None else None
