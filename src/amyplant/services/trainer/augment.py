@@ -29,14 +29,45 @@ class AugmentedSample:
 
 
 def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
-    """The augmentation of the original workflow: random crops, brightness/contrast, gamma, colour shifts."""
+    """The original workflow's brightness/contrast, gamma, colour shifts and blur, then random geometry.
+
+    Half the samples are the original workflow's random crops stretched to a square. The other half see
+    the frame as the exported detector does (export.py letterboxes: longer side to `size`, black padding
+    at the bottom/right), sometimes zoomed or shifted a little. Crops alone train faces larger than they
+    are served (1.3 to 2.3 times for a 16:9 frame at any `size`) and never show the padding, so the
+    detector would miss at serving time the small faces it learnt from.
+    """
+    letterbox = A.Sequential(
+        [
+            A.LongestMaxSize(max_size=size, p=1.0),
+            A.PadIfNeeded(
+                min_height=size,
+                min_width=size,
+                position="top_left",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                p=1.0,
+            ),
+            A.Affine(
+                scale=(0.8, 1.25),
+                translate_percent=(-0.1, 0.1),
+                keep_ratio=True,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                p=0.5,
+            ),
+        ],
+        p=1.0,
+    )
+    crop = A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.33), p=1.0)
     return A.Compose(
         [
-            A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.33), p=1.0),
+            # Colour first, so that the letterbox padding stays black as the served detector sees it.
             A.RandomBrightnessContrast(p=0.5),
             A.RandomGamma(p=0.3),
             A.RGBShift(p=0.3),
             A.GaussianBlur(blur_limit=(3, 5), p=0.1),
+            A.OneOf([letterbox, crop], p=1.0),
         ],
         bbox_params=A.BboxParams(
             format="pascal_voc", label_fields=["face_index"], min_visibility=min_visibility, clip=True

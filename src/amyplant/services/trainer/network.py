@@ -19,6 +19,7 @@ import tensorflow as tf
 logger = logging.getLogger(__name__)
 Backbone = Literal["vgg16", "mobilenetv2"]
 STRIDE = 16
+BATCH_NORM_MOMENTUM = 0.99
 # Keras' cache; weights are used only when already on the machine, never downloaded at run time.
 IMAGENET_FILES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -79,6 +80,12 @@ def _backbone_features(pixels: keras.KerasTensor, backbone: Backbone, size: int)
     base = keras.applications.MobileNetV2(
         input_shape=(size, size, 3), alpha=0.35, include_top=False, weights=weights, input_tensor=scaled
     )
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            # Keras builds MobileNetV2 with momentum 0.999: its moving statistics need thousands of steps
+            # to follow the weights, so a run of a few hundred steps per epoch is validated (and early-
+            # stopped, and exported) with statistics of the initial weights. 0.99 follows within an epoch.
+            layer.momentum = BATCH_NORM_MOMENTUM
     return base.get_layer("block_13_expand_relu").output
 
 

@@ -1,0 +1,371 @@
+"""Trainer quality: a detector trained on one camera's frames vs the served one, on a dlib-boxed test split.
+
+Usage: python bench/trainer_quality.py [--size 192] [--epochs 7] [--expansion 30] [--workdir DIR] [--draw DIR]
+
+Every frame of ../shared/data/video/short_hamilton_clip.mp4 (one camera) is cut into time blocks, and whole
+blocks are dealt to train, validation and test (seeded, `split.py`); train and validation frames closer
+than `--gap` frames to a test frame are dropped, so no near-identical neighbour of a test frame is
+learnt from. Train and validation frames are pre-annotated by the served detector (`pre_annotate`, what a
+user would correct in LabelMe); the TEST frames are boxed by another annotator, dlib's CNN (MMOD)
+detector from face-recognition-models, never by a detector being compared. A MobileNetV2 detector is
+trained (early stopping on the validation loss, nothing looks at the test split), exported with the
+face_detector signature, and both detectors are scored on the test split with the gate's own
+`score_detector` (AP@0.5, median ms per frame, each detector timed twice, interleaved, lower median
+kept). One JSON line is printed and written to bench/results/trainer_quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = Path("video") / "short_hamilton_clip.mp4"
+RESULT = ROOT / "bench" / "results" / "trainer_quality.json"
+SPLITS = ("train", "validation", "test")
+
+
+def shared_data() -> Path:
+    configured = os.environ.get("AMYPLANT_SHARED_DATA")
+    path = Path(configured) if configured else ROOT / ".." / "shared" / "data"
+    if not (path / CLIP).is_file():
+        raise SystemExit(f"{path / CLIP} is missing: this benchmark needs the shared development data")
+    return path
+
+
+def read_bgr(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read {path}")
+    return image
+
+
+def read_frames(video: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def split_indices(count: int, block: int, gap: int, seed: int) -> dict[str, list[int]]:
+    """Time blocks dealt to the splits; train and validation frames within `gap` of a test frame dropped."""
+    from amyplant.services.trainer.split import SplitPlan, split_by_blocks
+
+    plan = SplitPlan(validation=0.15, test=0.2, block=block, seed=seed)
+    dealt = split_by_blocks(list(range(count)), plan)
+    test = set(dealt["test"])
+
+    def near_test(index: int) -> bool:
+        return any(other in test for other in range(index - gap, index + gap + 1))
+
+    return {
+        name: [i for i in members if name == "test" or not near_test(i)] for name, members in dealt.items()
+    }
+
+
+def write_frames(frames: list[np.ndarray], splits: dict[str, list[int]], root: Path) -> dict[str, Path]:
+    """One folder per split; frames (and their annotations) left from a run with other settings go."""
+    folders = {}
+    for name, members in splits.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        wanted = {f"clip_{index:04d}" for index in members}
+        for stale in folder.glob("clip_*"):
+            if stale.stem not in wanted:
+                stale.unlink()
+        for index in members:
+            path = folder / f"clip_{index:04d}.jpg"
+            if not path.exists():
+                cv2.imwrite(str(path), frames[index], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        folders[name] = folder
+    return folders
+
+
+def served_repository(models: Path, root: Path) -> Path:
+    """A private repository whose face_detector version 1 is the built one (linked, never modified)."""
+    repo = root / "repo"
+    (repo / "face_detector").mkdir(parents=True, exist_ok=True)
+    link = repo / "face_detector" / "1"
+    if not link.exists():
+        os.symlink((models / "face_detector" / "1").resolve(), link)
+    return repo
+
+
+def dlib_annotate(folder: Path, upsample: int) -> dict[str, Any]:
+    """LabelMe boxes from dlib's CNN detector for every image (reused when made with the same settings)."""
+    import dlib
+    import face_recognition_models
+
+    from amyplant.services.trainer.datasets import list_images
+    from amyplant.services.trainer.labelme import Annotation, FaceBox, annotation_path, write_annotation
+
+    settings = {
+        "annotator": "dlib.cnn_face_detection_model_v1 (mmod_human_face_detector.dat)",
+        "upsample": upsample,
+        "dlib": dlib.__version__,
+    }
+    stamp = folder / "annotator.json"
+    if not stamp.exists() or json.loads(stamp.read_text()) != settings:
+        for old in folder.glob("*.json"):
+            old.unlink()
+    detector = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+    started = time.perf_counter()
+    for image_path in list_images(folder):
+        if annotation_path(image_path).exists():
+            continue
+        rgb = cv2.cvtColor(read_bgr(image_path), cv2.COLOR_BGR2RGB)
+        height, width = rgb.shape[:2]
+        faces = []
+        for found in detector(rgb, upsample):
+            rect = found.rect  # dlib rectangles are inclusive and may reach past the border
+            x1, y1 = max(0, rect.left()), max(0, rect.top())
+            x2, y2 = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
+            if x2 - x1 >= 2 and y2 - y1 >= 2:
+                faces.append(FaceBox(float(x1), float(y1), float(x2), float(y2)))
+        write_annotation(Annotation(image_path=image_path, width=width, height=height, faces=faces))
+    stamp.write_text(json.dumps(settings))
+    return {**settings, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def draw_boxes(annotations: list[Any], target: Path, every: int) -> list[str]:
+    """PNGs of every `every`-th test frame with its annotated boxes, to check the annotator by eye."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for annotation in annotations[::every]:
+        image = read_bgr(annotation.image_path)
+        for face in annotation.faces:
+            cv2.rectangle(image, (int(face.x1), int(face.y1)), (int(face.x2), int(face.y2)), (0, 255, 0), 2)
+        path = target / f"{annotation.image_path.stem}.png"
+        cv2.imwrite(str(path), image)
+        written.append(str(path))
+    return written
+
+
+def train_candidate(
+    train: list[Any], validation: list[Any], hyper: Any, workdir: Path
+) -> tuple[Any, dict[str, list[float]], dict[str, int]]:
+    """The trainer's own steps (expand, tf.data, network, fit) on the splits chosen here, not by job.py."""
+    from amyplant.services.trainer.augment import expand
+    from amyplant.services.trainer.fitting import fit, make_deterministic
+    from amyplant.services.trainer.network import STRIDE, build_network
+    from amyplant.services.trainer.pipeline_data import to_dataset
+
+    make_deterministic(hyper.seed)
+    grid = hyper.size // STRIDE
+    train_samples = expand(train, size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
+    validation_samples = expand(
+        validation, size=hyper.size, factor=max(1, hyper.expansion // 5), seed=hyper.seed + 1
+    )
+    batches = {"batch_size": hyper.batch_size, "grid": grid, "size": hyper.size, "seed": hyper.seed}
+    network = build_network(size=hyper.size, backbone=hyper.backbone)
+    history = fit(
+        network,
+        to_dataset(train_samples, shuffle=True, **batches),
+        to_dataset(validation_samples, shuffle=False, **batches),
+        hyper,
+        checkpoint_dir=workdir / "checkpoints",
+        verbose=2,
+    )
+    return network, history, {"train": len(train_samples), "validation": len(validation_samples)}
+
+
+def predictions(serve: Any, annotations: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+    result = []
+    for annotation in annotations:
+        rgb = cv2.cvtColor(read_bgr(annotation.image_path), cv2.COLOR_BGR2RGB)
+        outputs = serve({"image": rgb})
+        result.append((np.asarray(outputs["boxes"]).reshape(-1, 4), np.asarray(outputs["scores"]).ravel()))
+    return result
+
+
+def truth_boxes(annotations: list[Any]) -> list[np.ndarray]:
+    return [
+        np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in a.faces], dtype=np.float32).reshape(-1, 4)
+        for a in annotations
+    ]
+
+
+def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[Any]) -> dict[str, Any]:
+    """Figures that explain the headline without changing it: looser IoU, and agreement with the teacher."""
+    from amyplant.evaluation.metrics import average_precision
+
+    dlib_truth = truth_boxes(test)
+    served_test, candidate_test = predictions(served, test), predictions(candidate, test)
+    teacher = [boxes for boxes, _ in served_test]
+    return {
+        "test_ap_30": {
+            "served": round(average_precision(served_test, dlib_truth, iou_threshold=0.3), 4),
+            "trained": round(average_precision(candidate_test, dlib_truth, iou_threshold=0.3), 4),
+        },
+        "trained_test_ap_50_vs_served_boxes": round(
+            average_precision(candidate_test, teacher, iou_threshold=0.5), 4
+        ),
+        "trained_validation_ap_50_vs_served_labels": round(
+            average_precision(predictions(candidate, validation), truth_boxes(validation), iou_threshold=0.5),
+            4,
+        ),
+    }
+
+
+def compare(served: Any, candidate: Any, test: list[Any]) -> dict[str, Any]:
+    """score_detector on both, twice and interleaved (the machine is shared); the lower median is kept."""
+    from amyplant.services.trainer.gate import score_detector
+
+    for serve in (served, candidate):  # tracing and first-call allocation are not a frame's cost
+        predictions(serve, test[:3])
+    passes: dict[str, list[Any]] = {"served": [], "trained": []}
+    for _ in range(2):
+        passes["served"].append(score_detector(served, test))
+        passes["trained"].append(score_detector(candidate, test))
+    return {
+        name: {
+            "ap_50": round(scores[0].ap_50, 4),
+            "ms_per_frame": round(min(s.ms_median for s in scores), 2),
+            "ms_per_frame_passes": [round(s.ms_median, 2) for s in scores],
+            "images": scores[0].images,
+            "faces": scores[0].faces,
+        }
+        for name, scores in passes.items()
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    configured = os.environ.get("AMYPLANT_TEST_MODEL_REPO")
+    parser.add_argument(
+        "--models", type=Path, default=Path(configured) if configured else ROOT / ".cache" / "test-models"
+    )
+    parser.add_argument("--workdir", type=Path, help="frames, annotations, checkpoints (default: a temp dir)")
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--expansion", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")
+    parser.add_argument("--gap", type=int, default=6, help="train/validation frames kept this far from test")
+    parser.add_argument("--upsample", type=int, default=1, help="dlib CNN upsampling of the test frames")
+    parser.add_argument("--draw", type=Path, help="write every 6th test frame with its dlib boxes here")
+    parser.add_argument("--prepare-only", action="store_true", help="stop after the frames are annotated")
+    parser.add_argument("--output", type=Path, default=RESULT, help="where the JSON line is saved")
+    parser.add_argument("--no-save", action="store_true", help="print only; leave the results file alone")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import tensorflow as tf
+
+    from amyplant.models.inprocess import InProcessRuntime, load_serving_function
+    from amyplant.services.trainer.datasets import load_dataset, pre_annotate
+    from amyplant.services.trainer.export import to_built_model
+    from amyplant.services.trainer.fitting import Hyperparameters
+    from amyplant.services.trainer.network import imagenet_weights
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="trainer-quality-"))
+    frames = read_frames(shared_data() / CLIP)
+    splits = split_indices(len(frames), args.block, args.gap, args.seed)
+    folders = write_frames(frames, splits, workdir / "frames")
+    repo = served_repository(args.models, workdir)
+    runtime = InProcessRuntime(repo)
+    for name in ("train", "validation"):
+        pre_annotate(folders[name], runtime)
+    annotator = dlib_annotate(folders["test"], args.upsample)
+    data = {name: list(load_dataset(folder).annotations) for name, folder in folders.items()}
+    drawn = draw_boxes(data["test"], args.draw, 6) if args.draw else []
+    if args.prepare_only:
+        faces = {name: sum(len(a.faces) for a in items) for name, items in data.items()}
+        print(json.dumps({"workdir": str(workdir), "splits": splits, "faces": faces, "dlib": annotator}))
+        return 0
+
+    hyper = Hyperparameters(
+        size=args.size,
+        backbone="mobilenetv2",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        expansion=args.expansion,
+        seed=args.seed,
+    )
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines; stdout carries the JSON line only
+        network, history, samples = train_candidate(data["train"], data["validation"], hyper, workdir)
+    training_s = time.perf_counter() - started
+    built = to_built_model(network, size=args.size, manifest_extra={})
+    candidate_dir = workdir / "candidate"
+    shutil.rmtree(candidate_dir, ignore_errors=True)
+    tf.saved_model.save(built.module, str(candidate_dir), signatures={"serving_default": built.module.serve})
+
+    served = load_serving_function(repo / "face_detector" / "1")
+    candidate = load_serving_function(candidate_dir)
+    scores = compare(served, candidate, data["test"])
+    target_met = (
+        scores["trained"]["ap_50"] >= scores["served"]["ap_50"]
+        and scores["trained"]["ms_per_frame"] <= scores["served"]["ms_per_frame"] / 2
+    )
+    report = {
+        "bench": "trainer_quality",
+        "target": "trained AP@0.5 >= served AP@0.5 at <= half the served ms per frame, on the test split",
+        "target_met": target_met,
+        **scores,
+        "diagnostics": diagnostics(served, candidate, data["test"], data["validation"]),
+        "data": {
+            "clip": str(CLIP),
+            "frames": len(frames),
+            "split_frames": {name: len(items) for name, items in data.items()},
+            "split_faces": {name: sum(len(a.faces) for a in items) for name, items in data.items()},
+            "test_frame_indices": splits["test"],
+            "block": args.block,
+            "gap": args.gap,
+            "train_validation_boxes": "served face_detector (pre_annotate, score >= 0.5)",
+            "test_boxes": annotator,
+            "augmented_samples": samples,
+            "drawn": len(drawn),
+        },
+        "hyperparameters": asdict(hyper),
+        "imagenet_weights": imagenet_weights("mobilenetv2") is not None,
+        "epochs_run": len(history.get("loss", [])),
+        "history": {k: [round(v, 4) for v in values] for k, values in history.items()},
+        "training_s": round(training_s, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
+            "platform": platform.platform(),
+            "tensorflow": tf.__version__,
+        },
+    }
+    line = json.dumps(report)
+    print(line)
+    if not args.no_save:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
