@@ -55,7 +55,8 @@ def register_tasks(app: Celery, processor: LazyProcessor) -> None:
         try:
             result = processor.get().process(message)
         except (FrameGone, FrameUndecodable) as error:
-            logger.warning("skipping frame %s: %s", message.frame_key, error)
+            # Frames dropped by the capture's bounded backlog land here by design: counted, not logged loudly.
+            logger.debug("skipping frame %s: %s", message.frame_key, error)
             return {"status": "skipped", "reason": str(error)}
         except RETRYABLE as error:
             # Redis, Postgres or the model server restarting, or the camera's tracker busy: try again.
