@@ -1,6 +1,7 @@
 """Gallery search at scale: identify latency, recall@1 against exact search, and HNSW build time.
 
-Usage: python bench/gallery_search.py [--sizes 100000 1000000] [--queries 500] [--database-url URL]
+Usage: python bench/gallery_search.py [--sizes 100000 1000000] [--queries 500] [--ef-search 100 200 400 800]
+       [--shared-buffers 4GB] [--database-url URL]
 
 Synthetic descriptors clustered like real identities: every identity has a centre, and its samples
 (3 to 7 per identity) scatter around it. The scale copies what our models give on ../shared/data: raw
@@ -11,8 +12,10 @@ of a stored identity.
 For each size the gallery's own schema (Alembic migrations) is loaded in an embedded PostgreSQL 18 with
 pgvector (or the given database, whose gallery tables are emptied!), the faces are COPYed in, the HNSW
 index is built and timed, and each query runs the gallery's identify (matching.match_embedding: the HNSW
-cosine candidates, exact Euclidean re-ranking, names, negatives) in its own transaction. recall@1: how
-often its nearest person is the person of the exact Euclidean nearest sample (numpy, brute force).
+cosine candidates, exact Euclidean re-ranking, names, negatives) in its own transaction, once per
+hnsw.ef_search of the sweep on the same index (table and index prewarmed into shared buffers, as in a
+running gallery). recall@1: how often its nearest person is the person of the exact Euclidean nearest
+sample (numpy, brute force). The headline figures are those at the gallery's default ef_search.
 Prints one JSON line per size and writes bench/results/gallery_search.json.
 """
 
@@ -157,12 +160,24 @@ def exact_owner(vectors: np.ndarray, owners: np.ndarray, queries: np.ndarray) ->
     return best_owner
 
 
+def prewarm(url: str) -> bool:
+    """Read the faces table and its HNSW index into shared buffers (a running gallery's are warm); False
+    when pg_prewarm is not available."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        try:
+            connection.execute("create extension if not exists pg_prewarm")
+        except psycopg.Error:
+            return False
+        connection.execute("select pg_prewarm('faces'), pg_prewarm('faces_embedding_hnsw')")
+    return True
+
+
 def identify_all(
-    url: str, queries: np.ndarray, policy: GalleryPolicy
+    url: str, queries: np.ndarray, policy: GalleryPolicy, ef_search: int
 ) -> tuple[list[float], list[int | None]]:
     """The gallery's identify for each query: milliseconds and the nearest person's identity index."""
     engine = create_engine(url, pool_size=1)
-    install_search_settings(engine, ef_search=policy.ef_search)
+    install_search_settings(engine, ef_search=ef_search)
     sessions = sessionmaker(engine)
     timings, found = [], []
     try:
@@ -186,40 +201,61 @@ def identify_all(
     return timings, found
 
 
-def measure(url: str, definition: str, size: int, query_count: int, seed: int) -> dict[str, Any]:
+def sweep_point(url: str, queries: np.ndarray, exact: np.ndarray, ef_search: int) -> dict[str, float | int]:
+    """recall@1 and latency of the gallery's identify with this hnsw.ef_search."""
+    timings, found = identify_all(url, queries, GalleryPolicy(), ef_search)
+    recall = float(np.mean([f == e for f, e in zip(found, exact, strict=True)]))
+    return {
+        "ef_search": ef_search,
+        "recall_at_1": round(recall, 4),
+        "p50_ms": round(float(np.percentile(timings, 50)), 2),
+        "p95_ms": round(float(np.percentile(timings, 95)), 2),
+    }
+
+
+def measure(
+    url: str, definition: str, size: int, query_count: int, seed: int, ef_searches: list[int]
+) -> dict[str, Any]:
+    """Load, build, then identify the same queries once per ef_search on that one index; the headline
+    figures are those of the gallery's default ef_search (GalleryPolicy)."""
     rng = np.random.default_rng(seed)
     axis = cone_axis(rng)
     centres, vectors, owners = make_gallery(rng, axis, size)
     load_s = load(url, vectors, owners)
     build_s = build_index(url, definition)
+    prewarmed = prewarm(url)
     asked = rng.choice(int(owners.max()) + 1, size=query_count + 20)
     queries = samples_of(rng, centres[asked])
-    timings, found = identify_all(url, queries, GalleryPolicy())
     exact = exact_owner(vectors, owners, queries)
-    recall = float(np.mean([f == e for f, e in zip(found, exact, strict=True)]))
+    default_ef = GalleryPolicy().ef_search
+    sweep = [sweep_point(url, queries, exact, ef) for ef in sorted({*ef_searches, default_ef})]
+    headline = next(point for point in sweep if point["ef_search"] == default_ef)
     with psycopg.connect(libpq_url(url)) as connection:
         index_mb = connection.execute("select pg_relation_size('faces_embedding_hnsw')").fetchone()[0] / 2**20
     return {
         "n": size,
         "identities": int(owners.max()) + 1,
-        "queries": len(timings),
-        "recall_at_1": round(recall, 4),
-        "p50_ms": round(float(np.percentile(timings, 50)), 2),
-        "p95_ms": round(float(np.percentile(timings, 95)), 2),
+        "queries": query_count,
+        "recall_at_1": headline["recall_at_1"],
+        "p50_ms": headline["p50_ms"],
+        "p95_ms": headline["p95_ms"],
         "build_s": round(build_s, 1),
+        "ef_search": default_ef,
+        "sweep": sweep,
+        "prewarmed": prewarmed,
         "load_s": round(load_s, 1),
         "index_mb": round(index_mb, 1),
         "synthetic_distances": {k: round(v, 3) for k, v in distance_figures(rng, centres).items()},
     }
 
 
-def database(url: str | None) -> Iterator[str]:
+def database(url: str | None, shared_buffers: str) -> Iterator[str]:
     if url:
         migrate(url)
         yield url
         return
     with tempfile.TemporaryDirectory(prefix="gallery-bench-") as directory:
-        server = EmbeddedPostgres(Path(directory))
+        server = EmbeddedPostgres(Path(directory), server_settings={"shared_buffers": shared_buffers})
         try:
             started = server.start()
             migrate(started)
@@ -228,7 +264,9 @@ def database(url: str | None) -> Iterator[str]:
             server.stop()
 
 
-def write_results(path: Path, results: list[dict[str, Any]], definition: str) -> None:
+def write_results(
+    path: Path, results: list[dict[str, Any]], definition: str, shared_buffers: str | None
+) -> None:
     policy = GalleryPolicy()
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
@@ -238,6 +276,7 @@ def write_results(path: Path, results: list[dict[str, Any]], definition: str) ->
             "candidates": policy.candidates,
             "ef_search": policy.ef_search,
             "query": "gallery matching.match_embedding, one transaction per query",
+            "shared_buffers": shared_buffers or "(the given database's)",
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -253,17 +292,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[100, 200, 400, 800])
+    parser.add_argument(
+        "--shared-buffers", default="4GB", help="the embedded server's shared_buffers (index and table fit)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("AMYPLANT_BENCH_DATABASE_URL"))
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     results = []
-    for url in database(args.database_url):
+    buffers = None if args.database_url else args.shared_buffers
+    for url in database(args.database_url, args.shared_buffers):
         definition = index_definition(url)
         for size in args.sizes:
-            figures = measure(url, definition, size, args.queries, args.seed)
+            figures = measure(url, definition, size, args.queries, args.seed, args.ef_search)
             print(json.dumps(figures), flush=True)
             results.append(figures)
-            write_results(args.output, results, definition)  # after each size: a cut-short run keeps them
+            write_results(
+                args.output, results, definition, buffers
+            )  # after each size: a cut-short run keeps them
     return 0
 
 

@@ -112,6 +112,9 @@ class GallerySettings(ServiceSettings):
     max_upload_pixels: int = Field(
         50_000_000, gt=0, description="Largest accepted image (decompression bombs)."
     )
+    max_import_bytes: int = Field(
+        4 * 1024**3, gt=0, description="Largest gallery archive accepted by POST /api/v1/import."
+    )
 
     def secret_fields(self) -> dict[str, str]:
         return {"api_key_pepper": self.api_key_pepper}

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from amyplant.core.database import create_engine
 from amyplant.services.gallery import faces as face_store
+from amyplant.services.gallery.errors import GalleryError
+from amyplant.services.gallery.events import Sighting, upsert_event
 from amyplant.services.gallery.matching import match_embedding
 from amyplant.services.gallery.people import create_person
 from amyplant.services.gallery.policy import GalleryPolicy
-from amyplant.services.gallery.tables import Base
+from amyplant.services.gallery.tables import Base, Event, Person, Visitor
 from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
 from amyplant.services.gallery.vectors import nearest_events, nearest_faces
 from amyplant.services.gallery.visitors import assign_visitor
@@ -177,6 +180,79 @@ def test_export_then_import_restores_people_samples_and_negatives(sessions: sess
         zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
         twice = import_gallery(session, archive=zipped, people=people)
         assert (twice.people_matched, twice.faces_added, twice.faces_skipped) == (1, 0, 2)
+
+
+def sighting(embedding: np.ndarray, *, track: str, seen_at: datetime, **decided: object) -> Sighting:
+    return Sighting(
+        camera_id="door",
+        track_id=track,
+        seen_at=seen_at,
+        box=(10.0, 20.0, 90.0, 120.0),
+        detector_score=0.97,
+        size_px=80.0,
+        sharpness=55.0,
+        embedding=embedding,
+        model_version=1,
+        age=31.0,
+        gender="female",
+        snapshot_jpeg=b"\xff\xd8\xff snapshot " + track.encode(),
+        crop_jpeg=b"\xff\xd8\xff crop " + track.encode(),
+        **decided,  # type: ignore[arg-type]
+    )
+
+
+def test_events_and_visitors_travel_with_the_export(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(6)
+    ada, stranger = identity(rng), identity(rng)
+    seen = datetime(2026, 3, 1, 20, 14, tzinfo=UTC)
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada")
+        face_store.add_face(session, person_id=person.id, sample=sample(ada, tag="1"))
+        upsert_event(
+            session, sighting=sighting(near(ada, rng, 0.2), track="t1", seen_at=seen, person_id=person.id)
+        )
+        visitor = assign_visitor(session, embedding=stranger, model_version=1, seen_at=seen, policy=POLICY)
+        upsert_event(session, sighting=sighting(stranger, track="t2", seen_at=seen, visitor_id=visitor.id))
+        archive = export_gallery(session).read()
+    truncate_tables(sessions)
+    with sessions.begin() as session:
+        zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
+        summary = import_gallery(session, archive=zipped, people=people)
+        assert (summary.people_created, summary.visitors_created, summary.events_added) == (1, 1, 2)
+        events = {e.track_id: e for e in session.scalars(sa.select(Event).options(undefer(Event.snapshot)))}
+        ada_id = session.scalar(sa.select(Person.id).where(Person.name == "Ada"))
+        visitor_id = session.scalar(sa.select(Visitor.id))
+        assert events["t1"].person_id == ada_id and events["t1"].visitor_id is None
+        assert events["t2"].visitor_id == visitor_id and events["t2"].person_id is None
+        assert events["t2"].snapshot == b"\xff\xd8\xff snapshot t2" and events["t1"].age == 31.0
+        assert events["t1"].started_at == seen
+        found = nearest_events(session, embedding=stranger, model_version=1, candidates=1)
+        assert [n.owner_id for n in found] == [events["t2"].id]
+    with sessions.begin() as session:
+        zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
+        twice = import_gallery(session, archive=zipped, people=people)
+        assert (twice.visitors_matched, twice.events_added, twice.events_skipped) == (1, 0, 2)
+        assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 2
+
+
+def test_a_bad_event_line_refuses_the_whole_archive(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        create_person(session, name="Ada")
+        archive = export_gallery(session).read()
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(rewritten, "w") as target:
+        for name in source.namelist():
+            if name != "events.jsonl":
+                target.writestr(name, source.read(name))
+        target.writestr("events.jsonl", b'{"id": 1, "camera_id": "door"}\n')
+    with pytest.raises(GalleryError) as refused:
+        read_archive(io.BytesIO(rewritten.getvalue()), archive_bytes=len(rewritten.getvalue()))
+    assert refused.value.code == "invalid_archive" and "events.jsonl line 1" in refused.value.message
+
+
+def truncate_tables(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        session.execute(sa.text("truncate negative_samples, faces, events, visitors, people cascade"))
 
 
 def test_the_orm_tables_match_the_migrated_schema(gallery_db: str) -> None:

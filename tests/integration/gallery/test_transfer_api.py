@@ -33,6 +33,10 @@ def test_an_export_imports_back_after_the_people_are_gone(
         "faces_added": 2,
         "faces_skipped": 0,
         "negatives_added": 0,
+        "visitors_created": 0,
+        "visitors_matched": 0,
+        "events_added": 0,
+        "events_skipped": 0,
     }
     restored = bare_client.get("/api/v1/people", params={"query": "ada"}).json()["items"]
     assert [(p["name"], p["notes"], p["face_count"]) for p in restored] == [("Ada", "door", 2)]

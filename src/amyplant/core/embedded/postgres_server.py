@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -34,9 +35,20 @@ def postgres_bin_dir() -> Path:
 class EmbeddedPostgres:
     """A private PostgreSQL cluster: start() initialises it if needed and starts it on loopback."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, server_settings: Mapping[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_loopback_port()
+        # Passed as `-c name=value` at each start (shared_buffers, say), so nothing is written into pgdata.
+        self.server_settings = dict(server_settings or {})
+        for name, value in self.server_settings.items():
+            if (
+                not name.replace("_", "").replace(".", "").isalnum()
+                or not str(value).isprintable()
+                or " " in str(value)
+            ):
+                raise ValueError(f"bad PostgreSQL setting {name}={value!r}")
         self._started = False
 
     @property
@@ -92,7 +104,9 @@ class EmbeddedPostgres:
         log = self.data_dir / "postgres.log"
         log.touch()
         _give_to_service_account(log)
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}" + "".join(
+            f" -c {name}={value}" for name, value in self.server_settings.items()
+        )
         self._check(
             [
                 self._bin("pg_ctl"),

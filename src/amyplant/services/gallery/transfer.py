@@ -1,10 +1,13 @@
-"""Export and import of the whole gallery: a zip of JSON (people, samples, negatives) plus the face crops.
+"""Export and import of the whole gallery: a zip of JSON (people, samples, negatives, visitors, events)
+plus the face crops and event snapshots.
 
-Layout: `manifest.json` (format, version, counts), `people.json` (each person with their samples'
-descriptors, model versions and quality figures, and their negatives), `crops/<sample id>.jpg`. Events,
-visitors and API keys stay behind: sightings belong to one installation, and keys must never travel.
-Import merges: a person whose name exists receives the samples, others are created; a sample whose
-source hash and model version the person already has is skipped, so importing twice changes nothing.
+Layout (format version 2): `manifest.json` (format, version, counts), `people.json` (each person with
+their samples' descriptors, model versions and quality figures, and their negatives),
+`crops/<sample id>.jpg`, and the sightings that transfer_sightings.py writes (`visitors.jsonl`,
+`events.jsonl`, `events/<id>/*.jpg`). API keys stay behind: keys must never travel. Version 1 archives
+(people only) still import. Import merges: a person whose name exists receives the samples, others are
+created; a sample whose source hash and model version the person already has is skipped, and so are
+events and visitors already there, so importing twice changes nothing.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from amyplant.services.gallery import faces as face_store
 from amyplant.services.gallery.errors import GalleryError
 from amyplant.services.gallery.people import create_person, find_by_name
 from amyplant.services.gallery.tables import EMBEDDING_DIM, Face, NegativeSample, Person
+from amyplant.services.gallery.transfer_sightings import (
+    check_sightings,
+    import_sightings,
+    write_sightings,
+)
 
 FORMAT_NAME = "amyplant-gallery"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SPOOL_BYTES = 32 * 1024 * 1024
 # An archive may not unpack to more than this many times its own size (zip bombs).
 MAX_EXPANSION = 20
@@ -67,6 +76,10 @@ class ImportSummary:
     faces_added: int
     faces_skipped: int
     negatives_added: int
+    visitors_created: int
+    visitors_matched: int
+    events_added: int
+    events_skipped: int
 
 
 def export_gallery(session: Session) -> IO[bytes]:
@@ -102,6 +115,7 @@ def export_gallery(session: Session) -> IO[bytes]:
                 ).model_dump()
             )
         archive.writestr("people.json", json.dumps(entries))
+        sightings = write_sightings(session, archive)
         archive.writestr(
             "manifest.json",
             json.dumps(
@@ -112,6 +126,8 @@ def export_gallery(session: Session) -> IO[bytes]:
                     "people": len(entries),
                     "faces": sum(len(e["faces"]) for e in entries),
                     "negatives": sum(len(e["negatives"]) for e in entries),
+                    "visitors": sightings.visitors,
+                    "events": sightings.events,
                 }
             ),
         )
@@ -155,11 +171,11 @@ def read_archive(stream: IO[bytes], *, archive_bytes: int) -> tuple[zipfile.ZipF
         raise GalleryError(
             "invalid_archive", "manifest.json does not describe an amyplant gallery export", status=422
         )
-    if manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("version") not in READABLE_VERSIONS:
         raise GalleryError(
             "invalid_archive",
             f"export format version {manifest.get('version')} is not "
-            f"supported (this gallery reads version {FORMAT_VERSION})",
+            f"supported (this gallery reads versions {', '.join(map(str, READABLE_VERSIONS))})",
             status=422,
         )
     raw_people = _json_member(archive, "people.json")
@@ -175,6 +191,7 @@ def read_archive(stream: IO[bytes], *, archive_bytes: int) -> tuple[zipfile.ZipF
                 f"people.json entry {position} is invalid: {error.errors()[0]['msg']}",
                 status=422,
             ) from error
+    check_sightings(archive)
     return archive, people
 
 
@@ -188,8 +205,9 @@ def _json_member(archive: zipfile.ZipFile, name: str) -> Any:
 
 
 def import_gallery(session: Session, *, archive: zipfile.ZipFile, people: list[PersonEntry]) -> ImportSummary:
-    """Merge the archive's people, samples and negatives into this gallery."""
+    """Merge the archive's people, samples, negatives, visitors and events into this gallery."""
     created = matched = added = skipped = negatives = 0
+    person_ids: dict[str, int] = {}
     for entry in people:
         person = find_by_name(session, name=entry.name)
         if person is None:
@@ -197,6 +215,7 @@ def import_gallery(session: Session, *, archive: zipfile.ZipFile, people: list[P
             created += 1
         else:
             matched += 1
+        person_ids[entry.name] = person.id
         for sample in entry.faces:
             if face_store.has_source(
                 session,
@@ -217,7 +236,18 @@ def import_gallery(session: Session, *, archive: zipfile.ZipFile, people: list[P
                 event_id=None,
             )
             negatives += 1
-    return ImportSummary(created, matched, added, skipped, negatives)
+    sightings = import_sightings(session, archive=archive, person_ids=person_ids)
+    return ImportSummary(
+        people_created=created,
+        people_matched=matched,
+        faces_added=added,
+        faces_skipped=skipped,
+        negatives_added=negatives,
+        visitors_created=sightings.visitors_created,
+        visitors_matched=sightings.visitors_matched,
+        events_added=sightings.events_added,
+        events_skipped=sightings.events_skipped,
+    )
 
 
 def _sample_data(archive: zipfile.ZipFile, sample: SampleEntry) -> face_store.SampleData:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import IO, Annotated
 
@@ -15,12 +15,9 @@ from amyplant.services.gallery.dependencies import AdminKey, Context, DbSession
 from amyplant.services.gallery.errors import GalleryError, error_responses
 from amyplant.services.gallery.schemas.admin import ImportOut, KeyCreate, KeyOut, NewKeyOut
 from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
-from amyplant.services.gallery.uploads import read_limited
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 CHUNK = 1 << 20
-# An import may be this many times larger than one uploaded image.
-IMPORT_SIZE_FACTOR = 10
 
 
 @router.post(
@@ -62,7 +59,7 @@ def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
 
 @router.get(
     "/export",
-    summary="Export people, samples (with crops) and negatives as a zip",
+    summary="Export people, samples (with crops), negatives, visitors and events (with snapshots) as a zip",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}, **error_responses(401, 403)},
 )
@@ -78,7 +75,8 @@ def export(session: DbSession, key: AdminKey) -> StreamingResponse:
 
 @router.post(
     "/import",
-    summary="Import a zip made by /export (merged: people by name, samples by source hash)",
+    summary="Import a zip made by /export (merged: people by name, samples by source hash, events by "
+    "camera and track)",
     responses=error_responses(401, 403, 413, 422),
 )
 def import_archive(
@@ -87,15 +85,18 @@ def import_archive(
     key: AdminKey,
     archive: Annotated[UploadFile, File(description="A zip made by GET /api/v1/export.")],
 ) -> ImportOut:
-    limit = context.settings.max_upload_bytes * IMPORT_SIZE_FACTOR
-    data = read_limited(archive.file, filename=archive.filename or "archive", max_bytes=limit)
-    zipped, people = read_archive(io.BytesIO(data), archive_bytes=len(data))
+    # The upload is already spooled to disk by the server; the zip is read from there, never whole.
+    size = archive.file.seek(0, 2)
+    archive.file.seek(0)
+    limit = context.settings.max_import_bytes
+    if size > limit:
+        raise GalleryError(
+            "upload_too_large",
+            f"the archive is larger than the {limit} bytes allowed (AMYPLANT_GALLERY_MAX_IMPORT_BYTES)",
+            status=413,
+            limit_bytes=limit,
+        )
+    zipped, people = read_archive(archive.file, archive_bytes=size)
     with zipped:
         summary = import_gallery(session, archive=zipped, people=people)
-    return ImportOut(
-        people_created=summary.people_created,
-        people_matched=summary.people_matched,
-        faces_added=summary.faces_added,
-        faces_skipped=summary.faces_skipped,
-        negatives_added=summary.negatives_added,
-    )
+    return ImportOut(**asdict(summary))

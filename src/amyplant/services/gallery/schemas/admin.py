@@ -74,6 +74,10 @@ class ImportOut(BaseModel):
                     "faces_added": 9,
                     "faces_skipped": 0,
                     "negatives_added": 1,
+                    "visitors_created": 3,
+                    "visitors_matched": 0,
+                    "events_added": 120,
+                    "events_skipped": 0,
                 }
             ]
         }
@@ -84,3 +88,7 @@ class ImportOut(BaseModel):
     faces_added: int
     faces_skipped: int
     negatives_added: int
+    visitors_created: int
+    visitors_matched: int
+    events_added: int = Field(description="Events imported with their snapshots.")
+    events_skipped: int = Field(description="Events already here (same camera and track).")
