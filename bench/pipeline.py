@@ -74,11 +74,14 @@ def prepare_video(clip: Path, target: Path) -> tuple[float, int]:
         if not ok:
             break
         scale = min(WIDTH / frame.shape[1], HEIGHT / frame.shape[0])
-        resized = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)),
-                             interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(
+            frame,
+            (round(frame.shape[1] * scale), round(frame.shape[0] * scale)),
+            interpolation=cv2.INTER_AREA,
+        )
         canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
         top, left = (HEIGHT - resized.shape[0]) // 2, (WIDTH - resized.shape[1]) // 2
-        canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+        canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
         writer.write(canvas)
         count += 1
     source.release()
@@ -112,8 +115,11 @@ def run_peer(frames: list[np.ndarray]) -> dict[str, float]:
         locations = face_recognition.face_locations(frame)
         faces += len(face_recognition.face_encodings(frame, locations))
     seconds = time.perf_counter() - started
-    return {"fps": round(len(frames) / seconds, 3), "seconds": round(seconds, 1),
-            "faces_per_frame": round(faces / len(frames), 3)}
+    return {
+        "fps": round(len(frames) / seconds, 3),
+        "seconds": round(seconds, 1),
+        "faces_per_frame": round(faces / len(frames), 3),
+    }
 
 
 class Pipeline:
@@ -134,7 +140,8 @@ class Pipeline:
         self.redis_url = record.redis_url
         self.sampler.watched.update({"gallery": record.children["gallery"], **record.embedded_pids})
         self.children.environment.update(
-            {"AMYPLANT_REDIS_URL": record.redis_url, "AMYPLANT_DATABASE_URL": record.database_url})
+            {"AMYPLANT_REDIS_URL": record.redis_url, "AMYPLANT_DATABASE_URL": record.database_url}
+        )
         self.events = FrameEvents(redis.Redis.from_url(self.redis_url))
         self.events.start()
         self.start_worker(1, wait=False)
@@ -172,7 +179,8 @@ class Pipeline:
         self.metric_ports.append(port)
         name = f"worker-{index}"
         self.sampler.watched[name] = self.children.start(
-            name, ["worker", "--name", f"bench-{index}@%h"], {"AMYPLANT_WORKER_METRICS_PORT": str(port)})
+            name, ["worker", "--name", f"bench-{index}@%h"], {"AMYPLANT_WORKER_METRICS_PORT": str(port)}
+        )
         if wait:
             self.wait_workers(index)
 
@@ -185,18 +193,33 @@ class Pipeline:
                 raise RuntimeError(f"fewer than {count} workers answered")
             time.sleep(1)
 
-    def capture(self, phase: str, *, cameras: int = 1, detect_fps: float, realtime: bool, loop: bool,
-                max_pending: int = 10, seconds: float | None = None) -> dict[str, Any]:
+    def capture(
+        self,
+        phase: str,
+        *,
+        cameras: int = 1,
+        detect_fps: float,
+        realtime: bool,
+        loop: bool,
+        max_pending: int = 10,
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
         """One capture process with `cameras` cameras on the video; stopped after `seconds` or at the end."""
         listing = self.folder / f"{phase}.yaml"
-        listing.write_text("cameras:\n" + "".join(
-            f"  - id: {phase}-{index}\n    source: {self.video}\n    detect_fps: {detect_fps}\n"
-            f"    realtime: {str(realtime).lower()}\n    loop: {str(loop).lower()}\n"
-            for index in range(1, cameras + 1)))
+        listing.write_text(
+            "cameras:\n"
+            + "".join(
+                f"  - id: {phase}-{index}\n    source: {self.video}\n    detect_fps: {detect_fps}\n"
+                f"    realtime: {str(realtime).lower()}\n    loop: {str(loop).lower()}\n"
+                for index in range(1, cameras + 1)
+            )
+        )
         name = f"capture-{phase}"
         self.sampler.watched["capture"] = self.children.start(
-            name, ["capture", "--cameras-file", str(listing)],
-            {"AMYPLANT_CAPTURE_MAX_PENDING_FRAMES": str(max_pending), "AMYPLANT_FRAME_TTL_S": "900"})
+            name,
+            ["capture", "--cameras-file", str(listing)],
+            {"AMYPLANT_CAPTURE_MAX_PENDING_FRAMES": str(max_pending), "AMYPLANT_FRAME_TTL_S": "900"},
+        )
         if seconds is not None:
             time.sleep(seconds)
         else:
@@ -208,8 +231,13 @@ class Pipeline:
         if code != 0 or len(found) != cameras:
             raise RuntimeError(f"capture {phase} failed ({code}):\n{self.children.log(name)}")
         totals = [sum(int(line[column]) for line in found) for column in range(3)]
-        return {"cameras": cameras, "captured": totals[0], "queued": totals[1], "dropped": totals[2],
-                "ended": ended}
+        return {
+            "cameras": cameras,
+            "captured": totals[0],
+            "queued": totals[1],
+            "dropped": totals[2],
+            "ended": ended,
+        }
 
     def wait_drained(self, phase: str, timeout_s: float) -> None:
         """Until every stored frame of the phase was deleted (handled or dropped) or expired."""
@@ -224,8 +252,10 @@ class Pipeline:
 
     def handled(self, phase: str, cameras: int) -> float:
         totals = scrape(self.metric_ports)
-        return sum(metric(totals, "amyplant_frames_processed_total", camera=f"{phase}-{index}")
-                   for index in range(1, cameras + 1))
+        return sum(
+            metric(totals, "amyplant_frames_processed_total", camera=f"{phase}-{index}")
+            for index in range(1, cameras + 1)
+        )
 
     def backlog_fps(self, phase: str, detect_fps: float) -> dict[str, float]:
         """Handled frames/s once the capture has queued the whole backlog and a tenth of it is done."""
@@ -235,10 +265,14 @@ class Pipeline:
         done = sorted(self.events.of(phase, "del").values())
         first = next(i for i, t in enumerate(done) if i >= len(done) // 10 and t >= counts["ended"])
         fps = (len(done) - 1 - first) / (done[-1] - done[first])
-        return {"fps": round(fps, 3), "frames": counts["queued"], "dropped": counts["dropped"],
-                "window_frames": len(done) - 1 - first,
-                "drain_s": round(done[-1] - min(self.events.of(phase, "set").values()), 1),
-                "capture_s": round(counts["ended"] - min(self.events.of(phase, "set").values()), 1)}
+        return {
+            "fps": round(fps, 3),
+            "frames": counts["queued"],
+            "dropped": counts["dropped"],
+            "window_frames": len(done) - 1 - first,
+            "drain_s": round(done[-1] - min(self.events.of(phase, "set").values()), 1),
+            "capture_s": round(counts["ended"] - min(self.events.of(phase, "set").values()), 1),
+        }
 
     def latency(self, phase: str, detect_fps: float, seconds: float) -> dict[str, Any]:
         assert self.events is not None
@@ -250,11 +284,16 @@ class Pipeline:
         count = metric(totals, "amyplant_capture_to_result_seconds_count", camera=f"{phase}-1")
         within = metric(totals, "amyplant_capture_to_result_seconds_bucket", camera=f"{phase}-1", le="0.5")
         del counts["ended"]
-        return {"detect_fps": detect_fps, "seconds": seconds, **counts, "frames": len(values),
-                "p50_ms": round(float(np.percentile(values, 50)), 1),
-                "p95_ms": round(float(np.percentile(values, 95)), 1),
-                "max_ms": round(float(values.max()), 1),
-                "histogram_share_le_500ms": round(within / count, 4) if count else None}
+        return {
+            "detect_fps": detect_fps,
+            "seconds": seconds,
+            **counts,
+            "frames": len(values),
+            "p50_ms": round(float(np.percentile(values, 50)), 1),
+            "p95_ms": round(float(np.percentile(values, 95)), 1),
+            "max_ms": round(float(values.max()), 1),
+            "histogram_share_le_500ms": round(within / count, 4) if count else None,
+        }
 
     def overload(self, phase: str, rate: float, clip_fps: float, seconds: float) -> dict[str, Any]:
         """`rate` frames/s in all, over as many cameras as the clip's own frame rate requires."""
@@ -263,8 +302,14 @@ class Pipeline:
         start = time.monotonic()
         client = redis.Redis.from_url(self.redis_url)
         memory_before = int(client.info("memory")["used_memory"])
-        counts = self.capture(phase, cameras=cameras, detect_fps=round(rate / cameras, 2), realtime=True,
-                              loop=True, seconds=seconds)
+        counts = self.capture(
+            phase,
+            cameras=cameras,
+            detect_fps=round(rate / cameras, 2),
+            realtime=True,
+            loop=True,
+            seconds=seconds,
+        )
         self.sampler.sample()
         end = time.monotonic()
         memory_after, queue_length = int(client.info("memory")["used_memory"]), int(client.llen("frames"))
@@ -272,11 +317,17 @@ class Pipeline:
         self.wait_drained(phase, timeout_s=120)
         handled = self.handled(phase, cameras)
         del counts["ended"]
-        return {"detect_fps_total": rate, "seconds": seconds, **counts, "handled": int(handled),
-                "never_handled": counts["queued"] - int(handled),
-                "handled_fps": round(handled / (end - start), 3), "frames_queue_at_end": queue_length,
-                "redis_used_memory_mb": [round(memory_before / 2**20, 1), round(memory_after / 2**20, 1)],
-                "processes": self.sampler.trend(start, end)}
+        return {
+            "detect_fps_total": rate,
+            "seconds": seconds,
+            **counts,
+            "handled": int(handled),
+            "never_handled": counts["queued"] - int(handled),
+            "handled_fps": round(handled / (end - start), 3),
+            "frames_queue_at_end": queue_length,
+            "redis_used_memory_mb": [round(memory_before / 2**20, 1), round(memory_after / 2**20, 1)],
+            "processes": self.sampler.trend(start, end),
+        }
 
 
 def memory_flat(processes: dict[str, dict[str, float]]) -> bool:
@@ -294,15 +345,27 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     video = folder / "frames_640x480.avi"
     fps, frame_count = prepare_video(data / "video" / "short_hamilton_clip.mp4", video)
     frames = read_frames(video, args.stride)
-    run: dict[str, Any] = {"load_average": {"peer_1": load()}, "cpu_count": os.cpu_count(),
-                           "frames": {"size": [WIDTH, HEIGHT], "clip_frames": frame_count,
-                                      "clip_fps": round(fps, 3), "stride": args.stride,
-                                      "backlog_frames": len(frames)}}
+    run: dict[str, Any] = {
+        "load_average": {"peer_1": load()},
+        "cpu_count": os.cpu_count(),
+        "frames": {
+            "size": [WIDTH, HEIGHT],
+            "clip_frames": frame_count,
+            "clip_fps": round(fps, 3),
+            "stride": args.stride,
+            "backlog_frames": len(frames),
+        },
+    }
     run["peer_runs"] = [run_peer(frames)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AMYPLANT_")}
-    environment.update({"AMYPLANT_STATE_DIR": str(folder / "state"), "AMYPLANT_UP_WORKERS": "0",
-                        "AMYPLANT_MODEL_REPOSITORY": str(args.models.resolve()),
-                        "AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY})
+    environment.update(
+        {
+            "AMYPLANT_STATE_DIR": str(folder / "state"),
+            "AMYPLANT_UP_WORKERS": "0",
+            "AMYPLANT_MODEL_REPOSITORY": str(args.models.resolve()),
+            "AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        }
+    )
     (folder / "logs").mkdir()
     children = Children(folder / "logs", environment)
     sampler = Sampler(args.rss_interval)
@@ -324,8 +387,9 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         loads["overload"] = load()
         run["overload"] = pipeline.overload("overload", round(2 * two["fps"], 2), fps, args.overload_seconds)
         run["totals"] = scrape(pipeline.metric_ports)
-        run["peak_rss_mb"] = {kind: sampler.peak(kind)
-                              for kind in ("worker", "capture", "gallery", "redis", "postgres")}
+        run["peak_rss_mb"] = {
+            kind: sampler.peak(kind) for kind in ("worker", "capture", "gallery", "redis", "postgres")
+        }
     finally:
         sampler.stopping.set()
         if pipeline.events is not None:
@@ -342,26 +406,42 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
     """The JSON line: the issue's keys and targets first, then every phase's details."""
     totals = run.pop("totals")
-    one, two, latency, overload = (run[k] for k in ("backlog_1_worker", "backlog_2_workers", "latency",
-                                                     "overload"))
+    one, two, latency, overload = (
+        run[k] for k in ("backlog_1_worker", "backlog_2_workers", "latency", "overload")
+    )
     peer_fps = float(np.mean([peer["fps"] for peer in run["peer_runs"]]))
     flat = memory_flat(overload["processes"])
     frames_done = metric(totals, "amyplant_frames_processed_total")
     labels = {key: sorted({dict(k[1]).get(key, "") for k in totals} - {""}) for key in ("stage", "outcome")}
     return {
-        "fps_1_worker": one["fps"], "fps_2_workers": two["fps"], "peer_fps": round(peer_fps, 3),
+        "fps_1_worker": one["fps"],
+        "fps_2_workers": two["fps"],
+        "peer_fps": round(peer_fps, 3),
         "ratio_vs_peer": round(two["fps"] / peer_fps, 2),
-        "latency_p50_ms": latency["p50_ms"], "latency_p95_ms": latency["p95_ms"],
-        "dropped": overload["dropped"], "peak_rss_mb": run.pop("peak_rss_mb"), "memory_flat": flat,
-        "targets": {"ratio_vs_peer_ge_3": two["fps"] >= 3 * peer_fps,
-                    "latency_p95_le_500ms": latency["p95_ms"] <= 500, "memory_flat_over_overload": flat},
+        "latency_p50_ms": latency["p50_ms"],
+        "latency_p95_ms": latency["p95_ms"],
+        "dropped": overload["dropped"],
+        "peak_rss_mb": run.pop("peak_rss_mb"),
+        "memory_flat": flat,
+        "targets": {
+            "ratio_vs_peer_ge_3": two["fps"] >= 3 * peer_fps,
+            "latency_p95_le_500ms": latency["p95_ms"] <= 500,
+            "memory_flat_over_overload": flat,
+        },
         **run,
         "faces_per_frame_ours": round(metric(totals, "amyplant_faces_total") / frames_done, 3),
-        "stage_mean_ms": {stage: round(1000 * metric(totals, "amyplant_stage_seconds_sum", stage=stage)
-                                       / metric(totals, "amyplant_stage_seconds_count", stage=stage), 2)
-                          for stage in labels["stage"]},
-        "outcomes": {o: int(metric(totals, "amyplant_frames_processed_total", outcome=o))
-                     for o in labels["outcome"]},
+        "stage_mean_ms": {
+            stage: round(
+                1000
+                * metric(totals, "amyplant_stage_seconds_sum", stage=stage)
+                / metric(totals, "amyplant_stage_seconds_count", stage=stage),
+                2,
+            )
+            for stage in labels["stage"]
+        },
+        "outcomes": {
+            o: int(metric(totals, "amyplant_frames_processed_total", outcome=o)) for o in labels["outcome"]
+        },
     }
 
 
@@ -369,10 +449,13 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     configured = os.environ.get("AMYPLANT_MODEL_REPOSITORY") or os.environ.get("AMYPLANT_TEST_MODEL_REPO")
-    parser.add_argument("--models", type=Path,
-                        default=Path(configured) if configured else REPO / ".cache" / "test-models",
-                        help="built model repository (default: $AMYPLANT_MODEL_REPOSITORY, "
-                             "$AMYPLANT_TEST_MODEL_REPO, else .cache/test-models)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=Path(configured) if configured else REPO / ".cache" / "test-models",
+        help="built model repository (default: $AMYPLANT_MODEL_REPOSITORY, "
+        "$AMYPLANT_TEST_MODEL_REPO, else .cache/test-models)",
+    )
     parser.add_argument("--stride", type=int, default=1, help="backlog: every Nth frame of the clip")
     parser.add_argument("--latency-seconds", type=float, default=45)
     parser.add_argument("--latency-fps", type=float, help="default: half the 2-worker rate, at most 5")

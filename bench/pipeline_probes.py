@@ -34,8 +34,12 @@ class Children:
     def start(self, name: str, arguments: list[str], extra: dict[str, str] | None = None) -> int:
         log = (self.logs / f"{name}.log").open("wb")
         self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", "amyplant.cli", *arguments], env={**self.environment, **(extra or {})},
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            [sys.executable, "-m", "amyplant.cli", *arguments],
+            env={**self.environment, **(extra or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
         log.close()
         return self.running[name].pid
 
@@ -142,13 +146,17 @@ class Sampler(threading.Thread):
             minutes, rss, anon, cpu = (table[:, 0] - table[0, 0]) / 60, table[:, 1], table[:, 2], table[:, 3]
             late = minutes >= minutes[-1] / 2
             result[name] = {
-                "samples": len(minutes), "rss_first_mb": round(float(rss[0]), 1),
-                "rss_last_mb": round(float(rss[-1]), 1), "rss_peak_mb": round(float(rss.max()), 1),
+                "samples": len(minutes),
+                "rss_first_mb": round(float(rss[0]), 1),
+                "rss_last_mb": round(float(rss[-1]), 1),
+                "rss_peak_mb": round(float(rss.max()), 1),
                 "rss_growth_mb": round(fitted_growth(minutes, rss), 1),
-                "anon_first_mb": round(float(anon[0]), 1), "anon_last_mb": round(float(anon[-1]), 1),
+                "anon_first_mb": round(float(anon[0]), 1),
+                "anon_last_mb": round(float(anon[-1]), 1),
                 "anon_growth_mb": round(fitted_growth(minutes, anon), 1),
-                "anon_late_mb_per_min": round(fitted_growth(minutes[late], anon[late])
-                                              / max(float(np.ptp(minutes[late])), 1e-9), 2),
+                "anon_late_mb_per_min": round(
+                    fitted_growth(minutes[late], anon[late]) / max(float(np.ptp(minutes[late])), 1e-9), 2
+                ),
                 "cpu_s": round(float(cpu[-1] - cpu[0]), 1),
             }
         return result

@@ -110,14 +110,14 @@ def step_times(
     import tensorflow as tf
 
     from amyplant.services.trainer.fitting import DetectorTrainer, Hyperparameters
-    from amyplant.services.trainer.network import STRIDE, build_network
+    from amyplant.services.trainer.network import build_network
     from amyplant.services.trainer.targets import encode_targets
 
     keras.utils.set_random_seed(0)
     hyper = Hyperparameters(size=size, backbone=backbone, batch_size=batch)
     trainer = DetectorTrainer(build_network(size=size, backbone=backbone), hyper)  # type: ignore[arg-type]
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
-    grid = size // STRIDE
+    grid = size // hyper.stride
     pool = samples[: batch * 4]  # a few distinct batches; the step's cost does not depend on their content
     images = np.stack([s.image for s in pool]).astype(np.float32)
     targets = np.stack([encode_targets(s, grid) for s in pool])

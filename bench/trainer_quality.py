@@ -3,11 +3,13 @@
 Usage: python bench/trainer_quality.py [--size 192] [--epochs 7] [--expansion 30] [--workdir DIR] [--draw DIR]
 
 Every frame of ../shared/data/video/short_hamilton_clip.mp4 (one camera) is cut into time blocks, and whole
-blocks are dealt to train, validation and test (seeded, `split.py`); train and validation frames closer
-than `--gap` frames to a test frame are dropped, so no near-identical neighbour of a test frame is
-learnt from. Train and validation frames are pre-annotated by the served detector (`pre_annotate`, what a
-user would correct in LabelMe); the TEST frames are boxed by another annotator, dlib's CNN (MMOD)
-detector from face-recognition-models, never by a detector being compared. A MobileNetV2 detector is
+blocks are dealt to train, validation and test (seeded, `split.py`, spread along the timeline unless
+--no-spread); train and validation frames closer than `--gap` frames to a test frame are dropped, so no
+near-identical neighbour of a test frame is learnt from. The TEST frames are boxed by dlib's CNN (MMOD)
+detector from face-recognition-models, never by a detector being compared. Train and validation frames
+are the served detector's pre-annotation corrected to that annotator's boxes (--train-boxes corrected, the
+default: what the person who checks the pre-annotation in LabelMe does, so train and test follow one box
+convention; trainer_quality_labels.py) or left uncorrected (--train-boxes served). A MobileNetV2 detector is
 trained (early stopping on the validation loss, nothing looks at the test split), exported with the
 face_detector signature, and both detectors are scored on the test split with the gate's own
 `score_detector` (AP@0.5, median ms per frame, each detector timed twice, interleaved, lower median
@@ -32,6 +34,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from trainer_quality_labels import draw_boxes, write_corrected, write_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = Path("video") / "short_hamilton_clip.mp4"
@@ -66,11 +70,11 @@ def read_frames(video: Path) -> list[np.ndarray]:
     return frames
 
 
-def split_indices(count: int, block: int, gap: int, seed: int) -> dict[str, list[int]]:
+def split_indices(count: int, block: int, gap: int, seed: int, spread: bool) -> dict[str, list[int]]:
     """Time blocks dealt to the splits; train and validation frames within `gap` of a test frame dropped."""
     from amyplant.services.trainer.split import SplitPlan, split_by_blocks
 
-    plan = SplitPlan(validation=0.15, test=0.2, block=block, seed=seed)
+    plan = SplitPlan(validation=0.15, test=0.2, block=block, seed=seed, spread=spread)
     dealt = split_by_blocks(list(range(count)), plan)
     test = set(dealt["test"])
 
@@ -110,73 +114,23 @@ def served_repository(models: Path, root: Path) -> Path:
     return repo
 
 
-def dlib_annotate(folder: Path, upsample: int) -> dict[str, Any]:
-    """LabelMe boxes from dlib's CNN detector for every image (reused when made with the same settings)."""
-    import dlib
-    import face_recognition_models
-
-    from amyplant.services.trainer.datasets import list_images
-    from amyplant.services.trainer.labelme import Annotation, FaceBox, annotation_path, write_annotation
-
-    settings = {
-        "annotator": "dlib.cnn_face_detection_model_v1 (mmod_human_face_detector.dat)",
-        "upsample": upsample,
-        "dlib": dlib.__version__,
-    }
-    stamp = folder / "annotator.json"
-    if not stamp.exists() or json.loads(stamp.read_text()) != settings:
-        for old in folder.glob("*.json"):
-            old.unlink()
-    detector = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
-    started = time.perf_counter()
-    for image_path in list_images(folder):
-        if annotation_path(image_path).exists():
-            continue
-        rgb = cv2.cvtColor(read_bgr(image_path), cv2.COLOR_BGR2RGB)
-        height, width = rgb.shape[:2]
-        faces = []
-        for found in detector(rgb, upsample):
-            rect = found.rect  # dlib rectangles are inclusive and may reach past the border
-            x1, y1 = max(0, rect.left()), max(0, rect.top())
-            x2, y2 = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
-            if x2 - x1 >= 2 and y2 - y1 >= 2:
-                faces.append(FaceBox(float(x1), float(y1), float(x2), float(y2)))
-        write_annotation(Annotation(image_path=image_path, width=width, height=height, faces=faces))
-    stamp.write_text(json.dumps(settings))
-    return {**settings, "seconds": round(time.perf_counter() - started, 1)}
-
-
-def draw_boxes(annotations: list[Any], target: Path, every: int) -> list[str]:
-    """PNGs of every `every`-th test frame with its annotated boxes, to check the annotator by eye."""
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for annotation in annotations[::every]:
-        image = read_bgr(annotation.image_path)
-        for face in annotation.faces:
-            cv2.rectangle(image, (int(face.x1), int(face.y1)), (int(face.x2), int(face.y2)), (0, 255, 0), 2)
-        path = target / f"{annotation.image_path.stem}.png"
-        cv2.imwrite(str(path), image)
-        written.append(str(path))
-    return written
-
-
 def train_candidate(
     train: list[Any], validation: list[Any], hyper: Any, workdir: Path
 ) -> tuple[Any, dict[str, list[float]], dict[str, int]]:
     """The trainer's own steps (expand, tf.data, network, fit) on the splits chosen here, not by job.py."""
     from amyplant.services.trainer.augment import expand
     from amyplant.services.trainer.fitting import fit, make_deterministic
-    from amyplant.services.trainer.network import STRIDE, build_network
+    from amyplant.services.trainer.network import build_network
     from amyplant.services.trainer.pipeline_data import to_dataset
 
     make_deterministic(hyper.seed)
-    grid = hyper.size // STRIDE
+    grid = hyper.size // hyper.stride
     train_samples = expand(train, size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
     validation_samples = expand(
         validation, size=hyper.size, factor=max(1, hyper.expansion // 5), seed=hyper.seed + 1
     )
     batches = {"batch_size": hyper.batch_size, "grid": grid, "size": hyper.size, "seed": hyper.seed}
-    network = build_network(size=hyper.size, backbone=hyper.backbone)
+    network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)
     history = fit(
         network,
         to_dataset(train_samples, shuffle=True, **batches),
@@ -219,7 +173,7 @@ def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[A
         "trained_test_ap_50_vs_served_boxes": round(
             average_precision(candidate_test, teacher, iou_threshold=0.5), 4
         ),
-        "trained_validation_ap_50_vs_served_labels": round(
+        "trained_validation_ap_50": round(
             average_precision(predictions(candidate, validation), truth_boxes(validation), iou_threshold=0.5),
             4,
         ),
@@ -258,6 +212,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, help="frames, annotations, checkpoints (default: a temp dir)")
     parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--stride", type=int, choices=[8, 16], default=16)
     parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--expansion", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -267,6 +222,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")
     parser.add_argument("--gap", type=int, default=6, help="train/validation frames kept this far from test")
     parser.add_argument("--upsample", type=int, default=1, help="dlib CNN upsampling of the test frames")
+    parser.add_argument(
+        "--train-boxes",
+        choices=("corrected", "served"),
+        default="corrected",
+        help="train and validation boxes: the served detector's pre-annotation corrected to the test "
+        "split's annotator (as a person does in LabelMe; landmarks kept), or left uncorrected",
+    )
+    parser.add_argument(
+        "--no-spread",
+        action="store_true",
+        help="deal the time blocks at random instead of along the timeline",
+    )
     parser.add_argument("--draw", type=Path, help="write every 6th test frame with its dlib boxes here")
     parser.add_argument("--prepare-only", action="store_true", help="stop after the frames are annotated")
     parser.add_argument("--output", type=Path, default=RESULT, help="where the JSON line is saved")
@@ -287,13 +254,17 @@ def main() -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="trainer-quality-"))
     frames = read_frames(shared_data() / CLIP)
-    splits = split_indices(len(frames), args.block, args.gap, args.seed)
+    splits = split_indices(len(frames), args.block, args.gap, args.seed, spread=not args.no_spread)
     folders = write_frames(frames, splits, workdir / "frames")
     repo = served_repository(args.models, workdir)
     runtime = InProcessRuntime(repo)
+    labelled: dict[str, Any] = {}
     for name in ("train", "validation"):
-        pre_annotate(folders[name], runtime)
-    annotator = dlib_annotate(folders["test"], args.upsample)
+        if args.train_boxes == "corrected":
+            labelled[name] = write_corrected(folders[name], runtime, args.upsample)
+        else:
+            pre_annotate(folders[name], runtime, overwrite=True)
+    annotator = write_reference(folders["test"], args.upsample)
     data = {name: list(load_dataset(folder).annotations) for name, folder in folders.items()}
     drawn = draw_boxes(data["test"], args.draw, 6) if args.draw else []
     if args.prepare_only:
@@ -303,6 +274,7 @@ def main() -> int:
 
     hyper = Hyperparameters(
         size=args.size,
+        stride=args.stride,
         backbone="mobilenetv2",
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -341,7 +313,12 @@ def main() -> int:
             "test_frame_indices": splits["test"],
             "block": args.block,
             "gap": args.gap,
-            "train_validation_boxes": "served face_detector (pre_annotate, score >= 0.5)",
+            "train_validation_boxes": (
+                {"source": "served pre-annotation corrected to the dlib CNN boxes", **labelled}
+                if args.train_boxes == "corrected"
+                else "served face_detector (pre_annotate, score >= 0.5)"
+            ),
+            "spread": not args.no_spread,
             "test_boxes": annotator,
             "augmented_samples": samples,
             "drawn": len(drawn),

@@ -60,16 +60,23 @@ def test_detect_on_labelme_matches_the_xml(
     dataset = read_dlib_xml(TRUTH / "shared_faces.xml", shared_data)
     for index, entry in enumerate(dataset.images):
         shapes = [
-            {"label": "ignore" if ignored else "face", "points": [[b[0], b[1]], [b[2], b[3]]],
-             "shape_type": "rectangle", "flags": {}}
+            {
+                "label": "ignore" if ignored else "face",
+                "points": [[b[0], b[1]], [b[2], b[3]]],
+                "shape_type": "rectangle",
+                "flags": {},
+            }
             for b, ignored in zip(entry.boxes.tolist(), entry.ignore.tolist(), strict=True)
         ]
         image = str(entry.path.resolve())
         document = {"version": "5.2.1", "shapes": shapes, "imagePath": image, "imageData": None}
         (tmp_path / f"{index:02d}.json").write_text(json.dumps(document))
     labelme = _eval(["detect", "--labelme", str(tmp_path)], built_model_repo, capsys)
-    xml = _eval(["detect", "--dlib-xml", str(TRUTH / "shared_faces.xml"), "--images", str(shared_data)],
-                built_model_repo, capsys)
+    xml = _eval(
+        ["detect", "--dlib-xml", str(TRUTH / "shared_faces.xml"), "--images", str(shared_data)],
+        built_model_repo,
+        capsys,
+    )
     for key in ("images", "faces", "detections", "recall_50", "precision_50", "recall_30", "ap_50"):
         assert labelme[key] == xml[key], key
 
@@ -96,8 +103,15 @@ def test_verify_pairs(built_model_repo: Path, shared_data: Path, capsys: pytest.
 def test_identify_names_every_probe_face(
     built_model_repo: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["identify", "--enroll", str(shared_data / "enroll"), "--probe", str(shared_data / "probe"),
-            "--labels", str(shared_data / "probe" / "labels.csv")]
+    argv = [
+        "identify",
+        "--enroll",
+        str(shared_data / "enroll"),
+        "--probe",
+        str(shared_data / "probe"),
+        "--labels",
+        str(shared_data / "probe" / "labels.csv"),
+    ]
     result = _eval(argv, built_model_repo, capsys)
     for key in ("correct", "wrong", "unknown", "missed"):
         assert key in result

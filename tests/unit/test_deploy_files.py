@@ -29,10 +29,18 @@ KUSTOMIZATION = K8S_DIR / "kustomization.yaml"
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "DaemonSet")
 # Settings that hold secrets: they may appear in deploy files only as placeholders or references.
-SECRET_NAMES = ("AMYPLANT_GALLERY_API_KEY_PEPPER", "AMYPLANT_WORKER_WEBHOOK_SECRET",
-                "AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY", "AMYPLANT_DATABASE_URL", "POSTGRES_PASSWORD")
-TFSERVING_FLAGS = ("--model_config_file=/models/models.config", "--model_config_file_poll_wait_seconds=",
-                   "--file_system_poll_wait_seconds=")
+SECRET_NAMES = (
+    "AMYPLANT_GALLERY_API_KEY_PEPPER",
+    "AMYPLANT_WORKER_WEBHOOK_SECRET",
+    "AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY",
+    "AMYPLANT_DATABASE_URL",
+    "POSTGRES_PASSWORD",
+)
+TFSERVING_FLAGS = (
+    "--model_config_file=/models/models.config",
+    "--model_config_file_poll_wait_seconds=",
+    "--file_system_poll_wait_seconds=",
+)
 
 
 def setting_env_names() -> set[str]:
@@ -245,8 +253,11 @@ def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
 def test_amyplant_commands_are_real_cli_subcommands() -> None:
     parser = build_parser()
     services = load_compose()["services"].items()
-    commands = [(f"compose {name}", service["command"]) for name, service in services
-                if str(service.get("image", "")).startswith("amyplant-security")]
+    commands = [
+        (f"compose {name}", service["command"])
+        for name, service in services
+        if str(service.get("image", "")).startswith("amyplant-security")
+    ]
     commands += [(name, container["args"]) for name, container in amyplant_containers()]
     assert len(commands) >= 10
     for where, arguments in commands:

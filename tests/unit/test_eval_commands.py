@@ -40,7 +40,7 @@ class SquareFinder:
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
         found = []
         for x, y, w, h, _area in stats[1:count]:
-            colour = image[y:y + h, x:x + w].reshape(-1, 3).mean(axis=0) / 255.0
+            colour = image[y : y + h, x : x + w].reshape(-1, 3).mean(axis=0) / 255.0
             found.append(((float(x), float(y), float(x + w), float(y + h)), colour))
         return found
 
@@ -60,7 +60,7 @@ class SquareFinder:
 def _draw(path: Path, squares: list[tuple[int, int, int, tuple[int, int, int]]]) -> Path:
     image = np.zeros((200, 300, 3), dtype=np.uint8)
     for x, y, side, colour in squares:
-        image[y:y + side, x:x + side] = colour
+        image[y : y + side, x : x + side] = colour
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     return path
 
@@ -130,8 +130,11 @@ def test_identification_counts_a_known_set(tmp_path: Path) -> None:
     (probe / "labels.csv").write_text("file,identities\nboth.png,red;green\nstranger.png,\nwrong.png,red\n")
     engine = SquareFinder()
     columns = identify.evaluate_identification(
-        [engine], [identify.InMemoryGallery(engine)], enrollment_folders(enroll),
-        read_identity_labels(probe / "labels.csv", probe), probe / "labels.csv",
+        [engine],
+        [identify.InMemoryGallery(engine)],
+        enrollment_folders(enroll),
+        read_identity_labels(probe / "labels.csv", probe),
+        probe / "labels.csv",
     )
     figures = columns["squares"]
     assert (figures["expected"], figures["found"]) == (3, 4)
@@ -158,6 +161,9 @@ def test_json_document_puts_our_figures_on_top_and_others_under_compare() -> Non
     columns = {"amyplant": {"auc": 0.9, "best_threshold": float("nan")}, "other": {"auc": 0.8}}
     result = json.loads(render_json(document("verify", columns, "amyplant", extra={"model_version": 2})))
     assert result == {
-        "command": "verify", "model_version": 2, "auc": 0.9, "best_threshold": None,
+        "command": "verify",
+        "model_version": 2,
+        "auc": 0.9,
+        "best_threshold": None,
         "compare": {"other": {"auc": 0.8}},
     }

@@ -114,7 +114,12 @@ def test_tar_at_far_allows_the_stated_share_of_false_accepts() -> None:
 def test_probe_scores_name_wrong_and_duplicate_faces() -> None:
     score = score_probe(["obama", "biden"], ["obama", "obama", None, "kit"])
     assert (score.expected, score.found, score.correct, score.wrong, score.unknown, score.missed) == (
-        2, 4, 1, 2, 1, 1
+        2,
+        4,
+        1,
+        2,
+        1,
+        1,
     )
     total = score + score_probe(["kit"], ["kit"])
     assert (total.correct, total.missed) == (2, 1)

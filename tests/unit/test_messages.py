@@ -9,8 +9,14 @@ from amyplant.core.messages import FrameMessage, MessageVersionError, decode_fra
 
 
 def _message() -> FrameMessage:
-    return FrameMessage(camera_id="front_door", sequence=7, frame_key=frame_key("front_door", 7),
-                        width=640, height=480, run_id="abc")
+    return FrameMessage(
+        camera_id="front_door",
+        sequence=7,
+        frame_key=frame_key("front_door", 7),
+        width=640,
+        height=480,
+        run_id="abc",
+    )
 
 
 def test_round_trip_through_json_keeps_every_field() -> None:

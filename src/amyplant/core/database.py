@@ -17,7 +17,7 @@ def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres:// and postgresql:// URLs."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

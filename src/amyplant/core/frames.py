@@ -16,8 +16,9 @@ class FrameUndecodable(ValueError):
 
 
 def encode_jpeg(image_rgb: np.ndarray, *, quality: int = 90) -> bytes:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise ValueError(f"OpenCV could not JPEG-encode an image of shape {image_rgb.shape}")
     return bytes(encoded.tobytes())

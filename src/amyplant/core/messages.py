@@ -47,6 +47,7 @@ class TrainingRequest(Message):
     epochs: Annotated[int, Field(ge=1, le=1000)] = 10
     backbone: Literal["vgg16", "mobilenetv2"] = "mobilenetv2"
     size: Annotated[int, Field(ge=64, le=1024, multiple_of=16)] = 256
+    stride: Literal[8, 16] = Field(16, description="Cell size of the detector's heads, in input pixels.")
     expansion: Annotated[int, Field(ge=1, le=200)] = 30
     seed: int = 1234
     force: bool = False

@@ -61,26 +61,37 @@ class CameraCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         stats = self.source.camera_stats()
         counters = {
-            "captured": CounterMetricFamily("amyplant_frames_captured", "Frames read from the source.",
-                                            labels=["camera"]),
-            "queued": CounterMetricFamily("amyplant_frames_queued", "Frames sent to the workers.",
-                                          labels=["camera"]),
-            "dropped": CounterMetricFamily("amyplant_frames_dropped",
-                                           "Queued frames dropped because the workers lagged.",
-                                           labels=["camera"]),
-            "reconnects": CounterMetricFamily("amyplant_camera_reconnects", "Times the source was reopened.",
-                                              labels=["camera"]),
-            "collected": CounterMetricFamily("amyplant_frames_collected",
-                                             "Frames saved to a dataset folder (collection mode).",
-                                             labels=["camera"]),
+            "captured": CounterMetricFamily(
+                "amyplant_frames_captured", "Frames read from the source.", labels=["camera"]
+            ),
+            "queued": CounterMetricFamily(
+                "amyplant_frames_queued", "Frames sent to the workers.", labels=["camera"]
+            ),
+            "dropped": CounterMetricFamily(
+                "amyplant_frames_dropped",
+                "Queued frames dropped because the workers lagged.",
+                labels=["camera"],
+            ),
+            "reconnects": CounterMetricFamily(
+                "amyplant_camera_reconnects", "Times the source was reopened.", labels=["camera"]
+            ),
+            "collected": CounterMetricFamily(
+                "amyplant_frames_collected",
+                "Frames saved to a dataset folder (collection mode).",
+                labels=["camera"],
+            ),
         }
-        pending = GaugeMetricFamily("amyplant_camera_pending_frames", "Frames queued and not yet handled.",
-                                    labels=["camera"])
-        state = GaugeMetricFamily("amyplant_camera_state", "1 for the camera's current state.",
-                                  labels=["camera", "state"])
-        error = GaugeMetricFamily("amyplant_camera_error_info",
-                                  "The camera's last error (1 while it has one).",
-                                  labels=["camera", "reason"])
+        pending = GaugeMetricFamily(
+            "amyplant_camera_pending_frames", "Frames queued and not yet handled.", labels=["camera"]
+        )
+        state = GaugeMetricFamily(
+            "amyplant_camera_state", "1 for the camera's current state.", labels=["camera", "state"]
+        )
+        error = GaugeMetricFamily(
+            "amyplant_camera_error_info",
+            "The camera's last error (1 while it has one).",
+            labels=["camera", "reason"],
+        )
         for camera in stats:
             for name, family in counters.items():
                 family.add_metric([camera.camera_id], getattr(camera, name))
@@ -101,8 +112,9 @@ class QueueDepthCollector(Collector):
         self.queues = tuple(queues)
 
     def collect(self) -> Iterable[Metric]:
-        depth = GaugeMetricFamily("amyplant_queue_depth", "Messages waiting in a Celery queue.",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily(
+            "amyplant_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
+        )
         for name in self.queues:
             try:
                 depth.add_metric([name], float(self.client.llen(name)))  # type: ignore[arg-type]
@@ -115,8 +127,14 @@ class QueueDepthCollector(Collector):
 class CaptureMetrics:
     """The capture process's registry: camera collectors and, when given Redis, the queue depth."""
 
-    def __init__(self, source: CameraStatsSource, *, states: Sequence[str],
-                 redis_client: redis.Redis | None = None, queues: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        source: CameraStatsSource,
+        *,
+        states: Sequence[str],
+        redis_client: redis.Redis | None = None,
+        queues: Sequence[str] = (),
+    ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(CameraCollector(source, states))
         if redis_client is not None and queues:
@@ -129,21 +147,38 @@ class WorkerMetrics:
     def __init__(self, *, redis_client: redis.Redis | None = None, queues: Sequence[str] = ()) -> None:
         self.registry = CollectorRegistry()
         self.frames_processed = Counter(
-            "amyplant_frames_processed", "Frames handled by this worker, by outcome (done, skipped, stale).",
-            ["camera", "outcome"], registry=self.registry)
+            "amyplant_frames_processed",
+            "Frames handled by this worker, by outcome (done, skipped, stale).",
+            ["camera", "outcome"],
+            registry=self.registry,
+        )
         self.stage_seconds = Histogram(
-            "amyplant_stage_seconds", "Time spent in one stage of a frame (decode, detect, embed, match).",
-            ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "amyplant_stage_seconds",
+            "Time spent in one stage of a frame (decode, detect, embed, match).",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.capture_to_result_seconds = Histogram(
-            "amyplant_capture_to_result_seconds", "From capture to the frame's tracks being written.",
-            ["camera"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "amyplant_capture_to_result_seconds",
+            "From capture to the frame's tracks being written.",
+            ["camera"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.faces = Counter("amyplant_faces", "Faces found.", ["camera"], registry=self.registry)
-        self.matches = Counter("amyplant_matches", "Faces matched to an enrolled person.", ["camera"],
-                               registry=self.registry)
-        self.unknowns = Counter("amyplant_unknowns", "Faces that matched nobody enrolled.", ["camera"],
-                                registry=self.registry)
-        self.alerts = Counter("amyplant_alerts", "Alerts sent, by channel and outcome.",
-                              ["channel", "outcome"], registry=self.registry)
+        self.matches = Counter(
+            "amyplant_matches", "Faces matched to an enrolled person.", ["camera"], registry=self.registry
+        )
+        self.unknowns = Counter(
+            "amyplant_unknowns", "Faces that matched nobody enrolled.", ["camera"], registry=self.registry
+        )
+        self.alerts = Counter(
+            "amyplant_alerts",
+            "Alerts sent, by channel and outcome.",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         if redis_client is not None and queues:
             self.registry.register(QueueDepthCollector(redis_client, queues))
 

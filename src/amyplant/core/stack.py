@@ -56,8 +56,11 @@ def resolve_urls(settings: CommonSettings) -> tuple[str, str]:
     redis_url = settings.redis_url or (record.redis_url if record else None)
     database_url = settings.database_url or (record.database_url if record else None)
     if redis_url is None or database_url is None:
-        missing = [name for name, url in (("AMYPLANT_REDIS_URL", redis_url),
-                                          ("AMYPLANT_DATABASE_URL", database_url)) if url is None]
+        missing = [
+            name
+            for name, url in (("AMYPLANT_REDIS_URL", redis_url), ("AMYPLANT_DATABASE_URL", database_url))
+            if url is None
+        ]
         raise StackNotRunning(
             f"{' and '.join(missing)} not set and no `amyplant up` is running with state dir "
             f"{settings.state_dir}; run `amyplant up`, or set the URL(s)"

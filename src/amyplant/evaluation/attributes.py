@@ -27,10 +27,16 @@ ROWS = (
 
 def attribute_figures(labels: Sequence[AttributeLabel], faces: Sequence[EngineFace | None]) -> dict[str, Any]:
     """Age MAE and gender accuracy over the images where a face was found (the rest are `no_face`)."""
-    aged = [(label.age, face.age) for label, face in zip(labels, faces, strict=True)
-            if face is not None and label.age is not None and face.age is not None]
-    gendered = [(label.gender, face.gender) for label, face in zip(labels, faces, strict=True)
-                if face is not None and label.gender is not None and face.gender is not None]
+    aged = [
+        (label.age, face.age)
+        for label, face in zip(labels, faces, strict=True)
+        if face is not None and label.age is not None and face.age is not None
+    ]
+    gendered = [
+        (label.gender, face.gender)
+        for label, face in zip(labels, faces, strict=True)
+        if face is not None and label.gender is not None and face.gender is not None
+    ]
     return {
         "images": len(labels),
         "no_face": sum(1 for face in faces if face is None),

@@ -230,7 +230,8 @@ def read_labelme_file(json_path: Path) -> GroundTruthImage:
 
 def _rectangle(points: Any, json_path: Path, line: int | None) -> list[float]:
     valid = (
-        isinstance(points, list) and len(points) == 2
+        isinstance(points, list)
+        and len(points) == 2
         and all(isinstance(p, list) and len(p) == 2 for p in points)
         and all(isinstance(v, int | float) and not isinstance(v, bool) for p in points for v in p)
     )

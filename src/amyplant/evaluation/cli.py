@@ -25,18 +25,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     commands = evaluation.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
 
     detect = commands.add_parser("detect", help="recall, precision, AP@0.5 and speed against annotated boxes")
-    detect.add_argument("--dlib-xml", type=Path, action="append", default=[], metavar="FILE",
-                        help="dlib imglab XML with <box> ground truth (repeatable: one dataset each)")
-    detect.add_argument("--images", type=Path, metavar="DIR",
-                        help="folder the XML's image files are relative to (default: the XML's folder)")
-    detect.add_argument("--labelme", type=Path, action="append", default=[], metavar="DIR",
-                        help="folder of LabelMe JSON files with face rectangles (repeatable)")
+    detect.add_argument(
+        "--dlib-xml",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="dlib imglab XML with <box> ground truth (repeatable: one dataset each)",
+    )
+    detect.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="folder the XML's image files are relative to (default: the XML's folder)",
+    )
+    detect.add_argument(
+        "--labelme",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder of LabelMe JSON files with face rectangles (repeatable)",
+    )
     _common(detect)
     detect.set_defaults(func=_guarded(run_detect))
 
     verify = commands.add_parser("verify", help="same/different-person accuracy, AUC and TAR@FAR on pairs")
-    verify.add_argument("--pairs", type=Path, required=True, metavar="CSV",
-                        help="file_x,file_y,Decision rows (Yes/No, 1/0, same/different)")
+    verify.add_argument(
+        "--pairs",
+        type=Path,
+        required=True,
+        metavar="CSV",
+        help="file_x,file_y,Decision rows (Yes/No, 1/0, same/different)",
+    )
     verify.add_argument("--images", type=Path, metavar="DIR", help="images folder (default: the CSV's)")
     _threshold(verify)
     _common(verify)
@@ -45,8 +66,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     identify = commands.add_parser("identify", help="enroll people from folders, then name faces in probes")
     identify.add_argument("--enroll", type=Path, required=True, metavar="DIR", help="DIR/<person>/*.jpg")
     identify.add_argument("--probe", type=Path, required=True, metavar="DIR", help="folder of probe images")
-    identify.add_argument("--labels", type=Path, metavar="CSV",
-                          help="file,identities rows (';' between people; default: PROBE/labels.csv)")
+    identify.add_argument(
+        "--labels",
+        type=Path,
+        metavar="CSV",
+        help="file,identities rows (';' between people; default: PROBE/labels.csv)",
+    )
     _threshold(identify)
     _common(identify)
     identify.set_defaults(func=_guarded(run_identify))
@@ -60,17 +85,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.add_argument("--model-version", type=int, metavar="N",
-                        help="evaluate version N of the models (default: the newest served)")
-    parser.add_argument("--compare", action="append", choices=COMPARE_CHOICES, default=[],
-                        help="also run another face system on the same data, in the same run")
-    parser.add_argument("--repo", type=Path, metavar="DIR",
-                        help="model repository to run in process (default: the configured model runtime)")
+    parser.add_argument(
+        "--model-version",
+        type=int,
+        metavar="N",
+        help="evaluate version N of the models (default: the newest served)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        choices=COMPARE_CHOICES,
+        default=[],
+        help="also run another face system on the same data, in the same run",
+    )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        metavar="DIR",
+        help="model repository to run in process (default: the configured model runtime)",
+    )
 
 
 def _threshold(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=float, metavar="D",
-                        help="largest descriptor distance for the same person (default: the gallery's, 0.6)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="D",
+        help="largest descriptor distance for the same person (default: the gallery's, 0.6)",
+    )
 
 
 def _guarded(command: Command) -> Command:
@@ -103,8 +145,11 @@ def engines(
     threshold = getattr(args, "threshold", None)
     threshold = gallery_settings().match_threshold if threshold is None else threshold
     with client:
-        ours = PipelineEngine(FacePipeline(client, with_attributes=with_attributes),
-                              threshold=threshold, model_version=args.model_version)
+        ours = PipelineEngine(
+            FacePipeline(client, with_attributes=with_attributes),
+            threshold=threshold,
+            model_version=args.model_version,
+        )
         ours.warm_up(detector_only=detector_only)
         yield ours, others
 

@@ -66,8 +66,9 @@ class FaceRecognitionEngine:
             EngineFace(_box(location), np.asarray(encoding, dtype=np.float32))
             for location, encoding in zip(locations, encodings, strict=True)
         ]
-        return sorted(faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]),
-                      reverse=True)
+        return sorted(
+            faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]), reverse=True
+        )
 
     def _trim(self, rect: Any, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         css: tuple[int, int, int, int] = self._library.api._trim_css_to_bounds(

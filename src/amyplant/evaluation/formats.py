@@ -12,8 +12,13 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 SAME_WORDS = frozenset({"yes", "1", "same", "true", "y", "match"})
 DIFFERENT_WORDS = frozenset({"no", "0", "different", "false", "n", "mismatch"})
 GENDER_WORDS: dict[str, Literal["female", "male"]] = {
-    "female": "female", "f": "female", "woman": "female", "w": "female",
-    "male": "male", "m": "male", "man": "male",
+    "female": "female",
+    "f": "female",
+    "woman": "female",
+    "w": "female",
+    "male": "male",
+    "m": "male",
+    "man": "male",
 }
 IDENTITY_SEPARATOR = ";"
 

@@ -79,8 +79,12 @@ class ProbeResult:
     score: ProbeScore
 
     def as_json(self) -> dict[str, Any]:
-        return {"file": str(self.file), "expected": list(self.expected), "named": list(self.named),
-                **self.score.__dict__}
+        return {
+            "file": str(self.file),
+            "expected": list(self.expected),
+            "named": list(self.named),
+            **self.score.__dict__,
+        }
 
 
 def _enroll(gallery: Gallery, people: dict[str, list[Path]]) -> list[dict[str, str]]:
@@ -111,8 +115,9 @@ def evaluate_identification(
             started = time.perf_counter()
             named = tuple(gallery.identify(label.file, labels_path, label.line))
             timings[engine.name].append((time.perf_counter() - started) * 1000.0)
-            results[engine.name].append(ProbeResult(label.file, label.identities, named,
-                                                    score_probe(label.identities, named)))
+            results[engine.name].append(
+                ProbeResult(label.file, label.identities, named, score_probe(label.identities, named))
+            )
     columns: dict[str, dict[str, Any]] = {}
     for engine in engines:
         total = sum((r.score for r in results[engine.name]), ProbeScore(0, 0, 0, 0, 0, 0))
@@ -137,12 +142,17 @@ def render(columns: dict[str, dict[str, Any]]) -> str:
 def _probe_table(engine: str, probes: list[dict[str, Any]]) -> str:
     header = ["probe", *PROBE_COLUMNS, "named as"]
     rows = [
-        [Path(p["file"]).name, *(str(p[key]) for key in PROBE_COLUMNS),
-         ", ".join(name or "unknown" for name in p["named"]) or "-"]
+        [
+            Path(p["file"]).name,
+            *(str(p[key]) for key in PROBE_COLUMNS),
+            ", ".join(name or "unknown" for name in p["named"]) or "-",
+        ]
         for p in probes
     ]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = [f"{engine}: per probe"]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-              for line in [header, *rows]]
+    lines += [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *rows]
+    ]
     return "\n".join(lines)

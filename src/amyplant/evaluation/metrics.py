@@ -201,8 +201,12 @@ class ProbeScore:
 
     def __add__(self, other: ProbeScore) -> ProbeScore:
         return ProbeScore(
-            self.expected + other.expected, self.found + other.found, self.correct + other.correct,
-            self.wrong + other.wrong, self.unknown + other.unknown, self.missed + other.missed,
+            self.expected + other.expected,
+            self.found + other.found,
+            self.correct + other.correct,
+            self.wrong + other.wrong,
+            self.unknown + other.unknown,
+            self.missed + other.missed,
         )
 
 

@@ -59,9 +59,10 @@ def table(title: str, rows: Sequence[Row], columns: Mapping[str, Mapping[str, An
     )
     lines = [header, "-" * len(header)]
     for row, line in zip(rows, cells, strict=True):
-        lines.append(row.label.ljust(label_width) + "".join(
-            f"  {cell.rjust(width)}" for cell, width in zip(line, widths, strict=True)
-        ))
+        lines.append(
+            row.label.ljust(label_width)
+            + "".join(f"  {cell.rjust(width)}" for cell, width in zip(line, widths, strict=True))
+        )
     return "\n".join(lines)
 
 

@@ -95,9 +95,14 @@ class ServiceGallery:
             with self.sessions.begin() as session, photo.open("rb") as stream:
                 person_id = get_or_create_person(session, name=person).id
                 outcome = enroll_files(
-                    session, pipeline=self.pipeline, person_id=person_id,
-                    files=[UploadedFile(photo.name, stream)], choices={}, default_choice=FaceChoice(),
-                    policy=self.policy, limits=self.limits,
+                    session,
+                    pipeline=self.pipeline,
+                    person_id=person_id,
+                    files=[UploadedFile(photo.name, stream)],
+                    choices={},
+                    default_choice=FaceChoice(),
+                    policy=self.policy,
+                    limits=self.limits,
                 )[0]
         except GalleryError as error:
             raise RuntimeError(f"enrolling {photo}: {error.message}") from error
@@ -114,8 +119,12 @@ class ServiceGallery:
             with self.sessions.begin() as session, photo.open("rb") as stream:
                 image = read_image(stream, filename=photo.name, limits=self.limits)
                 recognition = recognize(
-                    session, pipeline=self.pipeline, image=image, threshold=self.policy.match_threshold,
-                    top_k=DEFAULT_TOP_K, policy=self.policy,
+                    session,
+                    pipeline=self.pipeline,
+                    image=image,
+                    threshold=self.policy.match_threshold,
+                    top_k=DEFAULT_TOP_K,
+                    policy=self.policy,
                 )
         except OSError as error:
             raise FormatError(listed_in, line, f"image {photo} cannot be read ({error})") from error

@@ -17,9 +17,9 @@ from amyplant.services.gallery import faces as face_store
 from amyplant.services.gallery.errors import GalleryError
 from amyplant.services.gallery.events import Sighting, upsert_event
 from amyplant.services.gallery.matching import match_embedding
-from amyplant.services.gallery.people import create_person
+from amyplant.services.gallery.people import create_person, delete_person, merge_people
 from amyplant.services.gallery.policy import GalleryPolicy
-from amyplant.services.gallery.tables import Base, Event, Person, Visitor
+from amyplant.services.gallery.tables import Base, Event, Person, PersonCentroid, Visitor
 from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
 from amyplant.services.gallery.vectors import nearest_events, nearest_faces
 from amyplant.services.gallery.visitors import assign_visitor
@@ -180,6 +180,62 @@ def test_export_then_import_restores_people_samples_and_negatives(sessions: sess
         zipped, people = read_archive(io.BytesIO(archive), archive_bytes=len(archive))
         twice = import_gallery(session, archive=zipped, people=people)
         assert (twice.people_matched, twice.faces_added, twice.faces_skipped) == (1, 0, 2)
+
+
+def centroids(session: Session) -> dict[tuple[int, int], tuple[np.ndarray, int]]:
+    rows = session.execute(
+        sa.select(
+            PersonCentroid.person_id,
+            PersonCentroid.model_version,
+            PersonCentroid.centroid,
+            PersonCentroid.samples,
+        )
+    )
+    return {(int(p), int(v)): (np.asarray(c), int(n)) for p, v, c, n in rows}
+
+
+def test_centroids_follow_enrollment_deletion_and_merges(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(8)
+    a1, a2, b1, b_new = (identity(rng) for _ in range(4))
+    with sessions.begin() as session:
+        ada, bob = create_person(session, name="Ada"), create_person(session, name="Bob")
+        face_store.add_face(session, person_id=ada.id, sample=sample(a1, tag="1"))
+        second = face_store.add_face(session, person_id=ada.id, sample=sample(a2, tag="2"))
+        face_store.add_face(session, person_id=bob.id, sample=sample(b1, tag="3"))
+        face_store.add_face(session, person_id=bob.id, sample=sample(b_new, version=2, tag="4"))
+        kept = centroids(session)
+        # One centroid per person and model version: the mean of exactly those samples.
+        assert set(kept) == {(ada.id, 1), (bob.id, 1), (bob.id, 2)}
+        np.testing.assert_allclose(kept[(ada.id, 1)][0], (a1 + a2) / 2, atol=1e-6)
+        assert kept[(ada.id, 1)][1] == 2
+        face_store.delete_face(session, person_id=ada.id, face_id=second.id)
+        np.testing.assert_allclose(centroids(session)[(ada.id, 1)][0], a1, atol=1e-6)
+        merge_people(session, into_id=ada.id, from_id=bob.id)
+        merged = centroids(session)
+        assert set(merged) == {(ada.id, 1), (ada.id, 2)}
+        np.testing.assert_allclose(merged[(ada.id, 1)][0], (a1 + b1) / 2, atol=1e-6)
+        delete_person(session, person_id=ada.id)
+        assert centroids(session) == {}
+
+
+def test_a_person_is_found_by_a_sample_far_from_their_centroid(sessions: sessionmaker[Session]) -> None:
+    """Candidates come from centroids, but the decision is the distance to the person's own nearest sample."""
+    rng = np.random.default_rng(9)
+    ada = identity(rng)
+    glasses = near(ada, rng, 0.5)
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada")
+        face_store.add_face(session, person_id=person.id, sample=sample(ada, tag="1"))
+        face_store.add_face(session, person_id=person.id, sample=sample(glasses, tag="2"))
+        for index in range(30):
+            other = create_person(session, name=f"other {index}")
+            face_store.add_face(session, person_id=other.id, sample=sample(identity(rng), tag="o"))
+        probe = near(glasses, rng, 0.2)
+        match = match_embedding(
+            session, embedding=probe, model_version=1, threshold=0.6, top_k=1, candidates=8
+        )
+        assert match.person is not None and match.person.name == "Ada"
+        assert abs(match.person.distance - float(np.linalg.norm(probe - glasses))) < 1e-4
 
 
 def sighting(embedding: np.ndarray, *, track: str, seen_at: datetime, **decided: object) -> Sighting:

@@ -56,3 +56,16 @@ def test_training_lowers_the_loss_and_export_serves_faces(tmp_path: Path) -> Non
     boxes = outputs["boxes"].numpy()
     assert boxes.shape[1:] == (4,) and outputs["landmarks"].shape[1:] == (5, 2)
     assert (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 90).all()
+
+
+def test_the_stride_8_pyramid_gives_each_cell_of_a_finer_grid_its_outputs() -> None:
+    coarse = build_network(size=64, backbone="mobilenetv2", stride=16)
+    fine = build_network(size=64, backbone="mobilenetv2", stride=8)
+    pixels = tf.zeros((2, 64, 64, 3))
+    assert coarse(pixels)["objectness"].shape == (2, 4, 4, 1)
+    outputs = fine(pixels)
+    assert outputs["objectness"].shape == (2, 8, 8, 1)
+    assert outputs["boxes"].shape == (2, 8, 8, 4) and outputs["landmarks"].shape == (2, 8, 8, 10)
+    # Cell (row 3, column 5) of an 8-cell grid can only claim a face centred in its own square.
+    centre_x = (outputs["boxes"][0, 3, 5, 0] + outputs["boxes"][0, 3, 5, 2]) / 2
+    assert 5 / 8 <= float(centre_x) <= 6 / 8

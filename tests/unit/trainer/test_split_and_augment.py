@@ -27,6 +27,18 @@ def test_split_is_seeded_and_never_separates_a_block() -> None:
     assert split_by_blocks(frames, SplitPlan(validation=0.2, test=0.2, block=10, seed=8)) != first
 
 
+def test_a_spread_split_tests_every_part_of_the_timeline() -> None:
+    frames = list(range(200))
+    spread = split_by_blocks(frames, SplitPlan(validation=0.2, test=0.2, block=10, seed=3))
+    tested_blocks = sorted({frame // 10 for frame in spread["test"]})
+    # Strata of 5 blocks (1 / 0.2): exactly one test block in each quarter of the recording.
+    assert [block // 5 for block in tested_blocks] == [0, 1, 2, 3]
+    assert len(spread["validation"]) == 40
+    assert sorted(spread["train"] + spread["validation"] + spread["test"]) == frames
+    at_random = split_by_blocks(frames, SplitPlan(validation=0.2, test=0.2, block=10, seed=3, spread=False))
+    assert at_random != spread and len(at_random["test"]) == 40
+
+
 def test_split_refuses_impossible_fractions() -> None:
     with pytest.raises(ValueError, match="room for training"):
         split_by_blocks([1, 2, 3], SplitPlan(validation=0.5, test=0.5))

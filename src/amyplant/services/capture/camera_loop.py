@@ -51,9 +51,15 @@ class CameraCounters:
         """A snapshot for metrics and health; the reason is given while the camera is not streaming."""
         troubled = self.state in (CameraState.RECONNECTING, CameraState.FAILED)
         return CameraStats(
-            camera_id=camera_id, state=str(self.state), reason=self.last_error if troubled else None,
-            captured=self.captured, queued=self.queued, dropped=self.dropped, reconnects=self.reconnects,
-            pending=len(self.pending), collected=self.collected,
+            camera_id=camera_id,
+            state=str(self.state),
+            reason=self.last_error if troubled else None,
+            captured=self.captured,
+            queued=self.queued,
+            dropped=self.dropped,
+            reconnects=self.reconnects,
+            pending=len(self.pending),
+            collected=self.collected,
         )
 
 
@@ -163,11 +169,16 @@ class CameraCapture:
     def _queue(self, frame: np.ndarray, *, run_id: str, sequence: int) -> None:
         assert self.redis is not None and self.celery is not None
         key = frame_key(self.camera.id, sequence) + f":{run_id}"
-        store_frame(self.redis, key=key, jpeg=encode_jpeg(frame, quality=self.jpeg_quality),
-                    ttl_s=self.frame_ttl_s)
+        store_frame(
+            self.redis, key=key, jpeg=encode_jpeg(frame, quality=self.jpeg_quality), ttl_s=self.frame_ttl_s
+        )
         message = FrameMessage(
-            camera_id=self.camera.id, sequence=sequence, frame_key=key,
-            width=frame.shape[1], height=frame.shape[0], run_id=run_id,
+            camera_id=self.camera.id,
+            sequence=sequence,
+            frame_key=key,
+            width=frame.shape[1],
+            height=frame.shape[0],
+            run_id=run_id,
         )
         self.celery.send_task(PROCESS_FRAME_TASK, args=[message.model_dump(mode="json")])
         self.counters.queued += 1

@@ -47,23 +47,29 @@ class CaptureService:
             celery = create_celery_app(redis_url=redis_url)
         self.captures = [
             CameraCapture(
-                camera, redis_client=self.redis, celery=celery,
-                frame_ttl_s=settings.common.frame_ttl_s, max_pending=settings.max_pending_frames,
+                camera,
+                redis_client=self.redis,
+                celery=celery,
+                frame_ttl_s=settings.common.frame_ttl_s,
+                max_pending=settings.max_pending_frames,
                 jpeg_quality=settings.jpeg_quality,
                 collector=FrameCollector(collect.folder, camera_id=camera.id, every=collect.every)
-                if collect is not None else None,
+                if collect is not None
+                else None,
             )
             for camera in cameras
         ]
-        self.metrics = CaptureMetrics(self, states=[str(state) for state in CameraState],
-                                      redis_client=self.redis, queues=[FRAMES_QUEUE])
+        self.metrics = CaptureMetrics(
+            self, states=[str(state) for state in CameraState], redis_client=self.redis, queues=[FRAMES_QUEUE]
+        )
 
     def camera_stats(self) -> list[CameraStats]:
         return [capture.counters.stats(capture.camera.id) for capture in self.captures]
 
     def run(self) -> int:
-        exporter = start_exporter(self.metrics.registry, host=self.settings.metrics_host,
-                                  port=self.settings.metrics_port)
+        exporter = start_exporter(
+            self.metrics.registry, host=self.settings.metrics_host, port=self.settings.metrics_port
+        )
         threads = [
             threading.Thread(target=capture.run, name=f"camera-{capture.camera.id}", daemon=True)
             for capture in self.captures
@@ -84,10 +90,16 @@ class CaptureService:
         for capture in self.captures:
             counters = capture.counters
             failed += counters.state is CameraState.FAILED
-            logger.info("camera %s: %s%s, captured %d, queued %d, dropped %d, collected %d",
-                        capture.camera.id, counters.state,
-                        f" ({counters.last_error})" if counters.last_error else "",
-                        counters.captured, counters.queued, counters.dropped, counters.collected)
+            logger.info(
+                "camera %s: %s%s, captured %d, queued %d, dropped %d, collected %d",
+                capture.camera.id,
+                counters.state,
+                f" ({counters.last_error})" if counters.last_error else "",
+                counters.captured,
+                counters.queued,
+                counters.dropped,
+                counters.collected,
+            )
         return 1 if failed == len(self.captures) else 0
 
     def stop(self) -> None:

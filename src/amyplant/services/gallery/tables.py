@@ -1,4 +1,4 @@
-"""The gallery's tables as typed SQLAlchemy 2 models; migration 0002 creates the same schema."""
+"""The gallery's tables as typed SQLAlchemy 2 models; migrations 0002 and 0003 create the same schema."""
 
 from __future__ import annotations
 
@@ -60,6 +60,26 @@ class Face(Base):
     sharpness: Mapped[float] = mapped_column(sa.Float)
     origin: Mapped[str] = mapped_column(sa.Text, server_default="upload")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class PersonCentroid(Base):
+    """The mean descriptor of a person's samples of one model version; migration 0003's triggers keep it."""
+
+    __tablename__ = "person_centroids"
+    __table_args__ = (
+        sa.Index(
+            "person_centroids_hnsw",
+            "centroid",
+            postgresql_using="hnsw",
+            postgresql_ops={"centroid": "vector_cosine_ops"},
+            postgresql_with={"m": 16, "ef_construction": 64},
+        ),
+    )
+
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    model_version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    centroid: Mapped[Embedding] = mapped_column(Vector(EMBEDDING_DIM))
+    samples: Mapped[int] = mapped_column(sa.Integer)
 
 
 class NegativeSample(Base):
@@ -159,4 +179,12 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
-GALLERY_TABLES = ("negative_samples", "faces", "events", "visitors", "people", "api_keys")
+GALLERY_TABLES = (
+    "negative_samples",
+    "person_centroids",
+    "faces",
+    "events",
+    "visitors",
+    "people",
+    "api_keys",
+)

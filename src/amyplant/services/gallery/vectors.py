@@ -1,5 +1,11 @@
 """Nearest-neighbour search in SQL: HNSW (cosine) finds candidates, the exact Euclidean distance decides.
 
+Naming a face searches people, not samples: the HNSW index over each person's centroid (the mean of
+their samples of one model version, person_centroids, kept by triggers) gives the candidate people, and
+each candidate is ranked by the exact Euclidean distance to their own nearest sample. A gallery has
+several samples per person, so the graph searched is several times smaller and its points (means) stand
+further apart than samples do; bench/gallery_search.py measures both designs' recall and latency.
+
 Descriptors are stored raw, as the embedder makes them (their norms vary, 1.3-1.6 on our data), so the
 Euclidean threshold of dlib and face_recognition (0.6 = same person) applies unchanged. The HNSW indexes
 use cosine distance on the same raw vectors (cosine ignores the norm); a query takes the `candidates`
@@ -25,6 +31,7 @@ from amyplant.services.gallery.tables import (
     Face,
     NegativeSample,
     Person,
+    PersonCentroid,
     Visitor,
 )
 
@@ -127,10 +134,17 @@ def nearest_faces(
 def nearest_people(
     session: Session, *, embedding: np.ndarray, model_version: int, candidates: int
 ) -> list[PersonNeighbour]:
-    """The people owning the `candidates` samples nearest to the query, each with their nearest sample,
-    name and nearest negative, best first; one statement (one round trip)."""
+    """The `candidates` people whose centroids are nearest to the query, each with their nearest sample
+    (exact Euclidean), name and nearest negative, best first; one statement (one round trip)."""
     query = as_query(embedding)
     tune_search(session, candidates=candidates)
+    people = (
+        sa.select(PersonCentroid.person_id)
+        .where(PersonCentroid.model_version == model_version)
+        .order_by(PersonCentroid.centroid.cosine_distance(query))
+        .limit(candidates)
+        .cte("candidate_people")
+    )
     nearest = (
         sa.select(
             Face.person_id,
@@ -138,10 +152,9 @@ def nearest_people(
             Face.embedding.l2_distance(query).label("distance"),
             Face.embedding.cosine_distance(query).label("cosine"),
         )
+        .join(people, people.c.person_id == Face.person_id)
         .where(Face.model_version == model_version)
-        .order_by(Face.embedding.cosine_distance(query))
-        .limit(candidates)
-        .cte("nearest")
+        .subquery("samples")
     )
     best = (
         sa.select(nearest)

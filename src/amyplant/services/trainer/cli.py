@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--backbone", choices=["mobilenetv2", "vgg16"], default="mobilenetv2")
     train.add_argument("--size", type=int, default=256, help="network input size (multiple of 16)")
+    train.add_argument(
+        "--stride", type=int, choices=[8, 16], default=16, help="cell size of the heads (8: small faces)"
+    )
     train.add_argument("--expansion", type=int, default=30, help="augmented copies of each training image")
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--seed", type=int, default=1234)
@@ -47,6 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
     settings = TrainerSettings()
     hyper = Hyperparameters(
         size=args.size,
+        stride=args.stride,
         backbone=args.backbone,
         epochs=args.epochs,
         batch_size=args.batch_size,

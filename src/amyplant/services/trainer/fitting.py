@@ -20,6 +20,7 @@ class Hyperparameters:
 
     size: int = 256
     backbone: str = "mobilenetv2"
+    stride: int = 16
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3

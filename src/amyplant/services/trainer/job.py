@@ -64,7 +64,7 @@ def run_training(
 ) -> tuple[keras.Model, TrainingOutcome, dict[str, list[Any]]]:
     """Train a candidate detector; returns the network, the outcome and the split annotations."""
     from amyplant.services.trainer.augment import expand
-    from amyplant.services.trainer.network import STRIDE, build_network
+    from amyplant.services.trainer.network import build_network
     from amyplant.services.trainer.pipeline_data import to_dataset
 
     report = progress or (lambda stage, data: logger.info("%s %s", stage, data))
@@ -72,7 +72,7 @@ def run_training(
     dataset: Dataset = load_dataset(dataset_dir)
     splits = split_by_blocks(list(dataset.annotations), plan or SplitPlan(seed=hyper.seed))
     report("split", {name: len(items) for name, items in splits.items()})
-    grid = hyper.size // STRIDE
+    grid = hyper.size // hyper.stride
     train_samples = expand(splits["train"], size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
     validation_samples = (
         expand(
@@ -97,7 +97,7 @@ def run_training(
         if validation_samples
         else None
     )
-    network = build_network(size=hyper.size, backbone=hyper.backbone)  # type: ignore[arg-type]
+    network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)  # type: ignore[arg-type]
     cancel = CancelCallback(should_stop, report)
     history = fit(
         network,

@@ -1,10 +1,13 @@
 """The detector network (Keras functional API): a VGG16 or MobileNetV2 backbone and per-cell heads.
 
-Every cell of the backbone's stride-16 feature map predicts (a) the probability that a face is centred in
-it (classification head, sigmoid, binary cross-entropy), (b) that face's box as sigmoid-bounded corners in
-[0, 1] of the input (regression head; the centre is an offset inside the cell, so a cell can only claim
-faces centred on it), and (c) 5 landmarks relative to that box. The original single-box model is the
-one-cell case of this; more cells are what let one model find several faces.
+Every cell of the head's feature map (stride 16: the backbone's deepest map used; stride 8: that map
+upsampled and joined with the stride-8 map of the same backbone, a two-level feature pyramid, so that
+faces a few pixels wide and faces side by side in a crowd each get their own cell) predicts (a) the
+probability that a face is centred in it (classification head, sigmoid, binary cross-entropy), (b) that
+face's box as sigmoid-bounded corners in [0, 1] of the input (regression head; the centre is an offset
+inside the cell, so a cell can only claim faces centred on it), and (c) 5 landmarks relative to that
+box. The original single-box model is the one-cell case of this; more cells are what let one model
+find several faces.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 Backbone = Literal["vgg16", "mobilenetv2"]
-STRIDE = 16
+STRIDES = (8, 16)
+DEFAULT_STRIDE = 16
+# The deepest map is at stride 16: inputs must be a multiple of it whatever the head's stride.
+SIZE_MULTIPLE = 16
+# Backbone layers whose outputs feed the heads, by stride.
+FEATURE_LAYERS = {
+    "vgg16": {8: "block4_conv3", 16: "block5_conv3"},
+    "mobilenetv2": {8: "block_6_expand_relu", 16: "block_13_expand_relu"},
+}
 BATCH_NORM_MOMENTUM = 0.99
 # Keras' cache; weights are used only when already on the machine, never downloaded at run time.
 IMAGENET_FILES = {
@@ -69,13 +80,12 @@ class CellDecoder(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "grid": self.grid}
 
 
-def _backbone_features(pixels: keras.KerasTensor, backbone: Backbone, size: int) -> keras.KerasTensor:
+def _backbone(pixels: keras.KerasTensor, backbone: Backbone, size: int) -> keras.Model:
     weights = imagenet_weights(backbone)
     if backbone == "vgg16":
         # VGG16 expects BGR with ImageNet means subtracted.
         bgr = keras.layers.Lambda(lambda x: x[..., ::-1] - tf.constant([103.939, 116.779, 123.68]))(pixels)
-        base = keras.applications.VGG16(include_top=False, weights=weights, input_tensor=bgr)
-        return base.get_layer("block5_conv3").output
+        return keras.applications.VGG16(include_top=False, weights=weights, input_tensor=bgr)
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(pixels)
     base = keras.applications.MobileNetV2(
         input_shape=(size, size, 3), alpha=0.35, include_top=False, weights=weights, input_tensor=scaled
@@ -86,20 +96,38 @@ def _backbone_features(pixels: keras.KerasTensor, backbone: Backbone, size: int)
             # to follow the weights, so a run of a few hundred steps per epoch is validated (and early-
             # stopped, and exported) with statistics of the initial weights. 0.99 follows within an epoch.
             layer.momentum = BATCH_NORM_MOMENTUM
-    return base.get_layer("block_13_expand_relu").output
+    return base
 
 
-def build_network(*, size: int = 256, backbone: Backbone = "mobilenetv2") -> keras.Model:
-    """Input float32 [B, size, size, 3] RGB in 0..255; outputs objectness, boxes and landmarks per cell."""
-    if size % STRIDE:
-        raise ValueError(f"input size must be a multiple of {STRIDE}")
+def _head_features(base: keras.Model, backbone: Backbone, stride: int) -> keras.KerasTensor:
+    deep = base.get_layer(FEATURE_LAYERS[backbone][16]).output
+    if stride == 16:
+        return deep
+    # Both levels squeezed to a few channels first: the heads then run on 4x the cells at little cost.
+    fine = keras.layers.Conv2D(48, 1, activation="relu", name="pyramid_fine")(
+        base.get_layer(FEATURE_LAYERS[backbone][8]).output
+    )
+    coarse = keras.layers.Conv2D(48, 1, activation="relu", name="pyramid_coarse")(deep)
+    upsampled = keras.layers.UpSampling2D(2, interpolation="nearest", name="pyramid_up")(coarse)
+    return keras.layers.Concatenate(name="pyramid_join")([fine, upsampled])
+
+
+def build_network(
+    *, size: int = 256, backbone: Backbone = "mobilenetv2", stride: int = DEFAULT_STRIDE
+) -> keras.Model:
+    """Input float32 [B, size, size, 3] RGB in 0..255; outputs objectness, boxes and landmarks per cell
+    of a (size / stride) square grid."""
+    if size % SIZE_MULTIPLE:
+        raise ValueError(f"input size must be a multiple of {SIZE_MULTIPLE}")
+    if stride not in STRIDES:
+        raise ValueError(f"the heads' stride must be one of {STRIDES}")
     pixels = keras.Input((size, size, 3), name="pixels")
-    features = _backbone_features(pixels, backbone, size)
+    features = _head_features(_backbone(pixels, backbone, size), backbone, stride)
     shared = keras.layers.Conv2D(96, 3, padding="same", activation="relu", name="head_shared")(features)
     raw_score = keras.layers.Conv2D(
         1, 1, name="classification_head", bias_initializer=keras.initializers.Constant(-4.0)
     )(shared)
     raw_box = keras.layers.Conv2D(4, 1, name="regression_head")(shared)
     raw_points = keras.layers.Conv2D(10, 1, name="landmark_head")(shared)
-    outputs = CellDecoder(size // STRIDE, name="decode")(raw_score, raw_box, raw_points)
+    outputs = CellDecoder(size // stride, name="decode")(raw_score, raw_box, raw_points)
     return keras.Model(pixels, outputs, name=f"face_detector_{backbone}")

@@ -18,6 +18,10 @@ class SplitPlan:
     test: float = 0.15
     block: int = 10
     seed: int = 1234
+    # Deal the blocks stratum by stratum along the timeline (a stratum: as many consecutive blocks as it
+    # takes to hold one test block), so every part of the recording (day and night, each scene) is in
+    # training and in the test split; False deals them at random over the whole timeline.
+    spread: bool = True
 
 
 def split_by_blocks(items: Sequence[Item], plan: SplitPlan) -> dict[str, list[Item]]:
@@ -27,20 +31,45 @@ def split_by_blocks(items: Sequence[Item], plan: SplitPlan) -> dict[str, list[It
     if not 0 <= plan.validation < 1 or not 0 <= plan.test < 1 or plan.validation + plan.test >= 1:
         raise ValueError("validation and test fractions must be in [0, 1) and leave room for training")
     blocks = [list(items[start : start + plan.block]) for start in range(0, len(items), plan.block)]
-    order = list(range(len(blocks)))
-    random.Random(plan.seed).shuffle(order)
-    n_test = round(len(blocks) * plan.test) if plan.test else 0
-    n_validation = round(len(blocks) * plan.validation) if plan.validation else 0
-    if len(blocks) >= 3:
-        # Each requested split gets at least one block when there are enough blocks to go round.
-        n_test = max(n_test, 1 if plan.test else 0)
-        n_validation = max(n_validation, 1 if plan.validation else 0)
-    chosen = {
-        "test": set(order[:n_test]),
-        "validation": set(order[n_test : n_test + n_validation]),
-    }
+    rng = random.Random(plan.seed)
+    if plan.spread and plan.test:
+        stratum = max(2, round(1 / plan.test))
+        chosen: dict[str, set[int]] = {"test": set(), "validation": set()}
+        for first in range(0, len(blocks), stratum):
+            members = list(range(first, min(first + stratum, len(blocks))))
+            rng.shuffle(members)
+            # Fractions are kept over the whole timeline: each stratum takes what brings the running
+            # count up to the rounded share of the blocks dealt so far.
+            dealt = first + len(members)
+            n_test = round(dealt * plan.test) - len(chosen["test"])
+            n_validation = round(dealt * plan.validation) - len(chosen["validation"])
+            chosen["test"].update(members[:n_test])
+            chosen["validation"].update(members[n_test : n_test + n_validation])
+        _at_least_one_each(chosen, len(blocks), plan, rng)
+    else:
+        chosen = _dealt_at_random(len(blocks), plan, rng)
     splits: dict[str, list[Item]] = {"train": [], "validation": [], "test": []}
     for index, block in enumerate(blocks):
         name = next((split for split, members in chosen.items() if index in members), "train")
         splits[name].extend(block)
     return splits
+
+
+def _dealt_at_random(count: int, plan: SplitPlan, rng: random.Random) -> dict[str, set[int]]:
+    order = list(range(count))
+    rng.shuffle(order)
+    n_test = round(count * plan.test) if plan.test else 0
+    n_validation = round(count * plan.validation) if plan.validation else 0
+    chosen = {"test": set(order[:n_test]), "validation": set(order[n_test : n_test + n_validation])}
+    _at_least_one_each(chosen, count, plan, rng)
+    return chosen
+
+
+def _at_least_one_each(chosen: dict[str, set[int]], count: int, plan: SplitPlan, rng: random.Random) -> None:
+    """Each requested split gets a block when there are enough blocks to go round (three or more)."""
+    if count < 3:
+        return
+    for name, fraction in (("test", plan.test), ("validation", plan.validation)):
+        if fraction and not chosen[name]:
+            free = [i for i in range(count) if all(i not in members for members in chosen.values())]
+            chosen[name].add(rng.choice(free))

@@ -44,6 +44,7 @@ def run_request(
         epochs=request.epochs,
         backbone=request.backbone,
         size=request.size,
+        stride=request.stride,
         expansion=request.expansion,
         seed=request.seed,
     )

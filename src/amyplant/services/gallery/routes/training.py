@@ -25,6 +25,7 @@ class TrainingStart(BaseModel):
     epochs: int = Field(10, ge=1, le=1000)
     backbone: Literal["mobilenetv2", "vgg16"] = "mobilenetv2"
     size: int = Field(256, ge=64, le=1024, multiple_of=16)
+    stride: Literal[8, 16] = Field(16, description="Cell size of the heads (8 finds smaller faces).")
     expansion: int = Field(30, ge=1, le=200, description="Augmented copies of each training image.")
     seed: int = 1234
     force: bool = Field(False, description="Publish even when not better than the served detector.")
