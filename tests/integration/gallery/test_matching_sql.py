@@ -19,7 +19,14 @@ from amyplant.services.gallery.events import Sighting, upsert_event
 from amyplant.services.gallery.matching import match_embedding
 from amyplant.services.gallery.people import create_person, delete_person, merge_people
 from amyplant.services.gallery.policy import GalleryPolicy
-from amyplant.services.gallery.tables import Base, Event, Person, PersonCentroid, Visitor
+from amyplant.services.gallery.tables import (
+    Base,
+    EmbeddingCentre,
+    Event,
+    Person,
+    PersonCentroid,
+    Visitor,
+)
 from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
 from amyplant.services.gallery.vectors import nearest_events, nearest_faces
 from amyplant.services.gallery.visitors import assign_visitor
@@ -216,6 +223,23 @@ def test_centroids_follow_enrollment_deletion_and_merges(sessions: sessionmaker[
         np.testing.assert_allclose(merged[(ada.id, 1)][0], (a1 + b1) / 2, atol=1e-6)
         delete_person(session, person_id=ada.id)
         assert centroids(session) == {}
+
+
+def test_the_origin_is_retaken_as_the_faces_of_a_version_double(sessions: sessionmaker[Session]) -> None:
+    rng = np.random.default_rng(10)
+    faces = [identity(rng) for _ in range(5)]
+    seen: list[tuple[int, np.ndarray]] = []
+    with sessions.begin() as session:
+        person = create_person(session, name="Ada")
+        for index, embedding in enumerate(faces):
+            face_store.add_face(session, person_id=person.id, sample=sample(embedding, tag=str(index)))
+            origin = session.execute(sa.select(EmbeddingCentre.samples, EmbeddingCentre.origin)).one()
+            seen.append((int(origin[0]), np.asarray(origin[1])))
+        centred = session.scalar(sa.select(PersonCentroid.centred))
+    # Taken from the first face, then retaken at 2 and 4 faces (each doubling), not at 3 or 5.
+    assert [count for count, _ in seen] == [1, 2, 2, 4, 4]
+    np.testing.assert_allclose(seen[-1][1], 0.9 * np.mean(faces[:4], axis=0), atol=1e-5)
+    np.testing.assert_allclose(centred, np.mean(faces, axis=0) - seen[-1][1], atol=1e-5)
 
 
 def test_a_person_is_found_by_a_sample_far_from_their_centroid(sessions: sessionmaker[Session]) -> None:

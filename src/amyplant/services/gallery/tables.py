@@ -62,16 +62,27 @@ class Face(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 
+class EmbeddingCentre(Base):
+    """Where centroids of one model version are measured from: 0.9 times its mean descriptor (0003)."""
+
+    __tablename__ = "embedding_centres"
+
+    model_version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    origin: Mapped[Embedding] = mapped_column(Vector(EMBEDDING_DIM))
+    samples: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 class PersonCentroid(Base):
-    """The mean descriptor of a person's samples of one model version; migration 0003's triggers keep it."""
+    """The mean descriptor of a person's samples of one model version; migration 0003's triggers keep it.
+    `centred` (the centroid minus its version's origin) is what the HNSW index holds."""
 
     __tablename__ = "person_centroids"
     __table_args__ = (
         sa.Index(
             "person_centroids_hnsw",
-            "centroid",
+            "centred",
             postgresql_using="hnsw",
-            postgresql_ops={"centroid": "vector_cosine_ops"},
+            postgresql_ops={"centred": "vector_cosine_ops"},
             postgresql_with={"m": 16, "ef_construction": 64},
         ),
     )
@@ -79,6 +90,7 @@ class PersonCentroid(Base):
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
     model_version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     centroid: Mapped[Embedding] = mapped_column(Vector(EMBEDDING_DIM))
+    centred: Mapped[Embedding] = mapped_column(Vector(EMBEDDING_DIM))
     samples: Mapped[int] = mapped_column(sa.Integer)
 
 
@@ -182,6 +194,7 @@ class ApiKey(Base):
 GALLERY_TABLES = (
     "negative_samples",
     "person_centroids",
+    "embedding_centres",
     "faces",
     "events",
     "visitors",

@@ -4,7 +4,9 @@ Naming a face searches people, not samples: the HNSW index over each person's ce
 their samples of one model version, person_centroids, kept by triggers) gives the candidate people, and
 each candidate is ranked by the exact Euclidean distance to their own nearest sample. A gallery has
 several samples per person, so the graph searched is several times smaller and its points (means) stand
-further apart than samples do; bench/gallery_search.py measures both designs' recall and latency.
+further apart than samples do. The graph holds each centroid as seen from inside the descriptors' cone
+(minus the origin of its model version, 0.9 times the version's mean descriptor; migration 0003 says
+why), and the query is moved the same way in SQL. bench/gallery_search.py measures recall and latency.
 
 Descriptors are stored raw, as the embedder makes them (their norms vary, 1.3-1.6 on our data), so the
 Euclidean threshold of dlib and face_recognition (0.6 = same person) applies unchanged. The HNSW indexes
@@ -21,12 +23,14 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from amyplant.services.gallery.tables import (
     EMBEDDING_DIM,
     Embedding,
+    EmbeddingCentre,
     Event,
     Face,
     NegativeSample,
@@ -138,10 +142,17 @@ def nearest_people(
     (exact Euclidean), name and nearest negative, best first; one statement (one round trip)."""
     query = as_query(embedding)
     tune_search(session, candidates=candidates)
+    origin = (
+        sa.select(EmbeddingCentre.origin)
+        .where(EmbeddingCentre.model_version == model_version)
+        .scalar_subquery()
+    )
+    # Computed once per query (an init plan), so the HNSW index still orders the scan.
+    centred_query = sa.cast(query, Vector(EMBEDDING_DIM)).op("-", return_type=Vector(EMBEDDING_DIM))(origin)
     people = (
         sa.select(PersonCentroid.person_id)
         .where(PersonCentroid.model_version == model_version)
-        .order_by(PersonCentroid.centroid.cosine_distance(query))
+        .order_by(PersonCentroid.centred.cosine_distance(centred_query))
         .limit(candidates)
         .cte("candidate_people")
     )
