@@ -41,7 +41,8 @@ class GalleryPolicy:
     # Unknown faces join a visitor when within this distance of its centroid: stricter than naming,
     # because a wrong merge mixes two strangers' histories.
     visitor_threshold: float = 0.5
-    # Nearest samples fetched by the HNSW index before the exact re-ranking (per query).
+    # People whose centroids the HNSW index returns for a face; each is then ranked by the exact distance
+    # to their own nearest sample (vectors.nearest_people).
     candidates: int = 64
     # Candidates the HNSW scan keeps (hnsw.ef_search, at least `candidates`): bounds recall; see
     # bench/gallery_search.py for the recall and latency it gives.

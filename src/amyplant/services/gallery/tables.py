@@ -83,7 +83,7 @@ class PersonCentroid(Base):
             "centred",
             postgresql_using="hnsw",
             postgresql_ops={"centred": "vector_cosine_ops"},
-            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_with={"m": 32, "ef_construction": 128},
         ),
     )
 

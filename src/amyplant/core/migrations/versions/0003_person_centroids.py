@@ -132,7 +132,7 @@ def upgrade() -> None:
     )
     op.execute(
         "create index person_centroids_hnsw on person_centroids "
-        "using hnsw (centred vector_cosine_ops) with (m = 16, ef_construction = 64)"
+        "using hnsw (centred vector_cosine_ops) with (m = 32, ef_construction = 128)"
     )
     op.execute(RECENTRE_FUNCTION)
     op.execute(REFRESH_FUNCTION)
