@@ -45,6 +45,14 @@ class CommonSettings(BaseSettings):
         None,
         description="SQLAlchemy URL of Postgres with pgvector. Unset: the embedded PostgreSQL 18 is started.",
     )
+    embedded_postgres_shared_buffers: str = Field(
+        "256MB",
+        pattern=r"^[0-9]+(kB|MB|GB)$",
+        description=(
+            "shared_buffers of the embedded PostgreSQL: the gallery's search is fastest when its indexes fit "
+            "(person centroids: about 200 MB per million enrolled faces)."
+        ),
+    )
     model_server: str | None = Field(
         None,
         description=(

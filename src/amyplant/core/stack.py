@@ -85,7 +85,10 @@ class EmbeddedStack:
                 self.redis = EmbeddedRedis(self.settings.state_dir / "redis")
                 redis_url = self.redis.start()
             if database_url is None:
-                self.postgres = EmbeddedPostgres(self.settings.state_dir / "postgres")
+                self.postgres = EmbeddedPostgres(
+                    self.settings.state_dir / "postgres",
+                    server_settings={"shared_buffers": self.settings.embedded_postgres_shared_buffers},
+                )
                 database_url = self.postgres.start()
         except Exception:
             self.stop()

@@ -34,7 +34,7 @@ def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
     Half the samples are the original workflow's random crops stretched to a square. The other half see
     the frame as the exported detector does (export.py letterboxes: longer side to `size`, black padding
     at the bottom/right), sometimes zoomed or shifted a little. Crops alone train faces larger than they
-    are served (1.3 to about 5 times for a 16:9 frame at any `size`) and never show the padding, so the
+    are served (1.3 to 2.3 times for a 16:9 frame at any `size`) and never show the padding, so the
     detector would miss at serving time the small faces it learnt from.
     """
     letterbox = A.Sequential(
@@ -59,9 +59,7 @@ def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
         ],
         p=1.0,
     )
-    # Crops down to 8% of the frame (the common ImageNet range) zoom faces up to about 3.5 times: a camera
-    # sees people come close, and a detector that never saw a large face cannot box one.
-    crop = A.RandomResizedCrop(size=(size, size), scale=(0.08, 1.0), ratio=(0.75, 1.33), p=1.0)
+    crop = A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.75, 1.33), p=1.0)
     return A.Compose(
         [
             # Colour first, so that the letterbox padding stays black as the served detector sees it.
