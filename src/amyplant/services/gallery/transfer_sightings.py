@@ -130,6 +130,27 @@ def write_sightings(session: Session, archive: zipfile.ZipFile) -> SightingCount
     return SightingCounts(visitors=visitors, events=events)
 
 
+# Event columns that travel as they are; the others are references or images, translated below.
+PLAIN_EVENT_FIELDS = (
+    "camera_id",
+    "track_id",
+    "started_at",
+    "ended_at",
+    "similarity",
+    "distance",
+    "age",
+    "gender",
+    "box",
+    "detector_score",
+    "size_px",
+    "sharpness",
+    "model_version",
+    "labelled",
+    "erased",
+    "details",
+)
+
+
 def _event_entry(event: Event, names: dict[int, str], archive: zipfile.ZipFile) -> EventEntry:
     images: dict[str, str | None] = {"snapshot": None, "crop": None}
     for kind, data in (("snapshot", event.snapshot), ("crop", event.crop)):
@@ -138,28 +159,12 @@ def _event_entry(event: Event, names: dict[int, str], archive: zipfile.ZipFile) 
             archive.writestr(path, data)
             images[kind] = path
     return EventEntry(
+        **{name: getattr(event, name) for name in PLAIN_EVENT_FIELDS},
         id=event.id,
-        camera_id=event.camera_id,
-        track_id=event.track_id,
-        started_at=event.started_at,
-        ended_at=event.ended_at,
         person=names.get(event.person_id) if event.person_id is not None else None,
         visitor=event.visitor_id,
-        similarity=event.similarity,
-        distance=event.distance,
-        age=event.age,
-        gender=event.gender,
-        box=list(event.box),
-        detector_score=event.detector_score,
-        size_px=event.size_px,
-        sharpness=event.sharpness,
         embedding=None if event.embedding is None else _floats(event.embedding),
-        model_version=event.model_version,
-        snapshot=images["snapshot"],
-        crop=images["crop"],
-        labelled=event.labelled,
-        erased=event.erased,
-        details=dict(event.details or {}),
+        **images,
     )
 
 
@@ -267,25 +272,10 @@ def _event_row(
     if embedding is not None and not np.all(np.isfinite(embedding)):
         raise GalleryError("invalid_archive", f"event {entry.id} has a non-finite descriptor", status=422)
     return Event(
-        camera_id=entry.camera_id,
-        track_id=entry.track_id,
-        started_at=entry.started_at,
-        ended_at=entry.ended_at,
+        **entry.model_dump(include=set(PLAIN_EVENT_FIELDS)),
         person_id=person_ids.get(entry.person) if entry.person else None,
         visitor_id=visitor_ids.get(entry.visitor) if entry.visitor is not None else None,
-        similarity=entry.similarity,
-        distance=entry.distance,
-        age=entry.age,
-        gender=entry.gender,
-        box=list(entry.box),
-        detector_score=entry.detector_score,
-        size_px=entry.size_px,
-        sharpness=entry.sharpness,
         embedding=embedding,
-        model_version=entry.model_version,
         snapshot=_image(archive, entry.snapshot),
         crop=_image(archive, entry.crop),
-        labelled=entry.labelled,
-        erased=entry.erased,
-        details=entry.details,
     )
