@@ -12,7 +12,7 @@ def _message() -> FrameMessage:
     return FrameMessage(
         camera_id="front_door",
         sequence=7,
-        frame_key=frame_key("front_door", 7),
+        frame_key=frame_key("front_door", 7, "run1"),
         width=640,
         height=480,
         run_id="abc",
@@ -24,7 +24,7 @@ def test_round_trip_through_json_keeps_every_field() -> None:
     decoded = decode_frame_message(message.model_dump(mode="json"))
     assert decoded == message
     assert decoded.schema_version == 1
-    assert decoded.frame_key == "amyplant:frame:front_door:7"
+    assert decoded.frame_key == "amyplant:frame:front_door:7:run1"
 
 
 def test_unknown_schema_version_is_refused_clearly() -> None:

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 FRAME_KEY_PREFIX = "amyplant:frame:"
 
 
-def frame_key(camera_id: str, sequence: int) -> str:
-    """The Redis key under which a captured frame's JPEG bytes are stored (with a TTL)."""
-    return f"{FRAME_KEY_PREFIX}{camera_id}:{sequence}"
+def frame_key(camera_id: str, sequence: int, run_id: str) -> str:
+    """The Redis key under which a captured frame's JPEG bytes are stored (with a TTL); workers delete it
+    when done, the capture when it drops the frame from its backlog."""
+    return f"{FRAME_KEY_PREFIX}{camera_id}:{sequence}:{run_id}"
 
 
 class Message(BaseModel):

@@ -41,7 +41,7 @@ def _clip_messages(client: redis.Redis, video: Path, *, camera: str, run_id: str
             break
         if index % round(fps / FPS) == 0:
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            key = frame_key(camera, sequence) + f":{run_id}"
+            key = frame_key(camera, sequence, run_id)
             store_frame(client, key=key, jpeg=encode_jpeg(rgb), ttl_s=600)
             messages.append(
                 FrameMessage(

@@ -168,7 +168,7 @@ class CameraCapture:
 
     def _queue(self, frame: np.ndarray, *, run_id: str, sequence: int) -> None:
         assert self.redis is not None and self.celery is not None
-        key = frame_key(self.camera.id, sequence) + f":{run_id}"
+        key = frame_key(self.camera.id, sequence, run_id)
         store_frame(
             self.redis, key=key, jpeg=encode_jpeg(frame, quality=self.jpeg_quality), ttl_s=self.frame_ttl_s
         )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from amyplant.core.frames import load_frame
-from amyplant.core.messages import FrameMessage
+from amyplant.core.messages import FrameMessage, frame_key
 from amyplant.core.metrics import WorkerMetrics
 from amyplant.core.pipeline.faces import FaceObservation, FacePipeline
 from amyplant.models.client import EMBEDDER, ModelClient, ModelServerError
@@ -67,6 +67,7 @@ class FrameProcessor:
             sequence=message.sequence,
             timestamp=message.captured_at.timestamp(),
             faces=inputs,
+            predecessor_key=frame_key(message.camera_id, message.sequence - 1, message.run_id),
         )
         recorded: list[RecordedTrack] = []
         alerts = 0

@@ -7,7 +7,9 @@ tracker update, a few milliseconds, runs under the camera's lock. Frame order is
 - A frame waits briefly (`reorder_wait_s`, default 0.15 s) before taking the lock when the frame just
   before it has not been applied yet, which puts back in order the frames that two workers finish almost
   together. It does not wait longer: the predecessor may have been dropped by the capture's bounded
-  backlog, or skipped because its key expired, and waiting for it would delay every later frame.
+  backlog, or skipped because its key expired, and waiting for it would delay every later frame. When
+  the caller names the predecessor's frame key and that key is gone, it does not wait at all: a frame
+  still in flight keeps its key until after it is applied, so a missing key means a dropped frame.
 - A frame older than the last one applied (same capture run: a lower sequence; another run: an earlier
   capture time) is dropped from tracking and reported as stale. Tracks survive gaps of `max_gap_s`, so a
   missing frame costs nothing but its own observations, while applying it late would move tracks
@@ -97,7 +99,14 @@ class TrackStore:
         self.results_kept = results_kept
 
     def apply(
-        self, *, camera_id: str, run_id: str, sequence: int, timestamp: float, faces: Sequence[FaceInput]
+        self,
+        *,
+        camera_id: str,
+        run_id: str,
+        sequence: int,
+        timestamp: float,
+        faces: Sequence[FaceInput],
+        predecessor_key: str | None = None,
     ) -> AppliedFrame:
         """Apply one frame's faces to its camera's tracker, in order; see the module docstring."""
         keys = CameraKeys.of(camera_id)
@@ -105,7 +114,7 @@ class TrackStore:
         stored = self._stored_answer(keys, field)
         if stored is not None:
             return AppliedFrame(Outcome.REPLAYED, stored)
-        self._wait_for_predecessor(keys, run_id, sequence)
+        self._wait_for_predecessor(keys, run_id, sequence, predecessor_key)
         lock = self.redis.lock(keys.lock, timeout=self.lock_timeout_s, blocking_timeout=self.lock_wait_s)
         if not lock.acquire():
             raise TrackStoreBusy(f"camera {camera_id}: tracking lock not free after {self.lock_wait_s} s")
@@ -147,11 +156,16 @@ class TrackStore:
         run_id, _, sequence = bytes(data).decode().rpartition(":")  # type: ignore[arg-type]
         return run_id, int(sequence)
 
-    def _wait_for_predecessor(self, keys: CameraKeys, run_id: str, sequence: int) -> None:
+    def _wait_for_predecessor(
+        self, keys: CameraKeys, run_id: str, sequence: int, predecessor_key: str | None
+    ) -> None:
         deadline = time.monotonic() + self.reorder_wait_s
         while time.monotonic() < deadline:
             position = self._position(keys)
             if position is None or position[0] != run_id or position[1] >= sequence - 1:
+                return
+            # Checked after the position: a predecessor deletes its key only once it has been applied.
+            if predecessor_key is not None and not self.redis.exists(predecessor_key):
                 return
             time.sleep(0.01)
 
