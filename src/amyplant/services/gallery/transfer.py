@@ -115,7 +115,7 @@ def export_gallery(session: Session) -> IO[bytes]:
                 ).model_dump()
             )
         archive.writestr("people.json", json.dumps(entries))
-        sightings = write_sightings(session, archive)
+        sightings = write_sightings(session, archive, names={person.id: person.name for person in people})
         archive.writestr(
             "manifest.json",
             json.dumps(

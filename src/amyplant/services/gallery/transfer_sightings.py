@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session, undefer
 
 from amyplant.services.gallery.errors import GalleryError
-from amyplant.services.gallery.tables import EMBEDDING_DIM, Event, Person, Visitor
+from amyplant.services.gallery.tables import EMBEDDING_DIM, Event, Visitor
 
 VISITORS_MEMBER = "visitors.jsonl"
 EVENTS_MEMBER = "events.jsonl"
@@ -88,13 +88,9 @@ def _floats(vector: Any) -> list[float]:
     return [float(v) for v in np.asarray(vector, dtype=np.float32)]
 
 
-def _names(session: Session) -> dict[int, str]:
-    return {int(i): str(n) for i, n in session.execute(sa.select(Person.id, Person.name))}
-
-
-def write_sightings(session: Session, archive: zipfile.ZipFile) -> SightingCounts:
-    """Write every visitor and event (with their images) into the archive being made."""
-    names = _names(session)
+def write_sightings(session: Session, archive: zipfile.ZipFile, *, names: dict[int, str]) -> SightingCounts:
+    """Write every visitor and event (with their images) into the archive being made; `names` maps the
+    exported people's ids to their names, by which sightings refer to them."""
     visitors = 0
     with archive.open(VISITORS_MEMBER, "w", force_zip64=True) as out:
         for visitor in session.scalars(sa.select(Visitor).order_by(Visitor.id)):
