@@ -118,21 +118,42 @@ def _ranked(rows: Iterable[Sequence[Any]]) -> list[Neighbour]:
     return sorted(found, key=lambda n: n.distance)
 
 
+def _nearest_rows(
+    session: Session,
+    *,
+    vectors: Any,
+    owner: Any,
+    row: Any,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    embedding: np.ndarray,
+    candidates: int,
+) -> list[Neighbour]:
+    """The `candidates` rows whose `vectors` are nearest to the query by cosine (through their HNSW
+    index) meeting `conditions`, ranked by exact Euclidean distance."""
+    query = as_query(embedding)
+    tune_search(session, candidates=candidates)
+    statement = (
+        sa.select(owner, row, vectors.l2_distance(query), vectors.cosine_distance(query))
+        .where(*conditions)
+        .order_by(vectors.cosine_distance(query))
+        .limit(candidates)
+    )
+    return _ranked(session.execute(statement))
+
+
 def nearest_faces(
     session: Session, *, embedding: np.ndarray, model_version: int, candidates: int
 ) -> list[Neighbour]:
     """Enrollment samples nearest to the query (owner: the person), best first."""
-    query = as_query(embedding)
-    tune_search(session, candidates=candidates)
-    statement = (
-        sa.select(
-            Face.person_id, Face.id, Face.embedding.l2_distance(query), Face.embedding.cosine_distance(query)
-        )
-        .where(Face.model_version == model_version)
-        .order_by(Face.embedding.cosine_distance(query))
-        .limit(candidates)
+    return _nearest_rows(
+        session,
+        vectors=Face.embedding,
+        owner=Face.person_id,
+        row=Face.id,
+        conditions=[Face.model_version == model_version],
+        embedding=embedding,
+        candidates=candidates,
     )
-    return _ranked(session.execute(statement))
 
 
 def nearest_people(
@@ -239,34 +260,27 @@ def nearest_events(
     session: Session, *, embedding: np.ndarray, model_version: int, candidates: int
 ) -> list[Neighbour]:
     """Events whose face is nearest to the query (owner and row: the event), best first."""
-    query = as_query(embedding)
-    tune_search(session, candidates=candidates)
-    statement = (
-        sa.select(
-            Event.id, Event.id, Event.embedding.l2_distance(query), Event.embedding.cosine_distance(query)
-        )
-        .where(Event.model_version == model_version, Event.embedding.is_not(None))
-        .order_by(Event.embedding.cosine_distance(query))
-        .limit(candidates)
+    return _nearest_rows(
+        session,
+        vectors=Event.embedding,
+        owner=Event.id,
+        row=Event.id,
+        conditions=[Event.model_version == model_version, Event.embedding.is_not(None)],
+        embedding=embedding,
+        candidates=candidates,
     )
-    return _ranked(session.execute(statement))
 
 
 def nearest_visitors(
     session: Session, *, embedding: np.ndarray, model_version: int, candidates: int
 ) -> list[Neighbour]:
     """Unnamed visitors whose centroid is nearest to the query (owner and row: the visitor)."""
-    query = as_query(embedding)
-    tune_search(session, candidates=candidates)
-    statement = (
-        sa.select(
-            Visitor.id,
-            Visitor.id,
-            Visitor.centroid.l2_distance(query),
-            Visitor.centroid.cosine_distance(query),
-        )
-        .where(Visitor.model_version == model_version, Visitor.person_id.is_(None))
-        .order_by(Visitor.centroid.cosine_distance(query))
-        .limit(candidates)
+    return _nearest_rows(
+        session,
+        vectors=Visitor.centroid,
+        owner=Visitor.id,
+        row=Visitor.id,
+        conditions=[Visitor.model_version == model_version, Visitor.person_id.is_(None)],
+        embedding=embedding,
+        candidates=candidates,
     )
-    return _ranked(session.execute(statement))
