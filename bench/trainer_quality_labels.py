@@ -96,7 +96,8 @@ def write_corrected(folder: Path, runtime: Any, upsample: int) -> dict[str, Any]
     pre_annotate(folder, runtime, overwrite=True)
     kept = added = dropped = 0
     for path in list_images(folder):
-        served = read_annotation(annotation_path(path)).faces
+        pre_annotated = read_annotation(annotation_path(path))
+        served = pre_annotated.faces
         truth = np.asarray(reference[path.name], dtype=np.float32).reshape(-1, 4)
         proposed = np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in served], dtype=np.float32).reshape(-1, 4)
         overlap = iou_matrix(truth, proposed) if len(truth) and len(proposed) else np.zeros((len(truth), 0))
@@ -111,8 +112,9 @@ def write_corrected(folder: Path, runtime: Any, upsample: int) -> dict[str, Any]
                 faces.append(FaceBox(*map(float, box)))
                 added += 1
         dropped += len(served) - len(used)
-        height, width = _read_rgb(path).shape[:2]
-        write_annotation(Annotation(image_path=path, width=width, height=height, faces=faces))
+        write_annotation(
+            Annotation(image_path=path, width=pre_annotated.width, height=pre_annotated.height, faces=faces)
+        )
     return {**settings, "boxes_corrected": kept, "faces_drawn": added, "detections_deleted": dropped}
 
 
