@@ -212,7 +212,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, help="frames, annotations, checkpoints (default: a temp dir)")
     parser.add_argument("--size", type=int, default=192)
-    parser.add_argument("--stride", type=int, choices=[8, 16], default=16)
+    parser.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="blazeface")
+    parser.add_argument("--stride", type=int, choices=[8, 16], default=8)
     parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--expansion", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -250,7 +251,7 @@ def main() -> int:
     from amyplant.services.trainer.datasets import load_dataset, pre_annotate
     from amyplant.services.trainer.export import to_built_model
     from amyplant.services.trainer.fitting import Hyperparameters
-    from amyplant.services.trainer.network import imagenet_weights
+    from amyplant.services.trainer.network import pretrained_weights
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="trainer-quality-"))
     frames = read_frames(shared_data() / CLIP)
@@ -275,7 +276,7 @@ def main() -> int:
     hyper = Hyperparameters(
         size=args.size,
         stride=args.stride,
-        backbone="mobilenetv2",
+        backbone=args.backbone,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -324,7 +325,7 @@ def main() -> int:
             "drawn": len(drawn),
         },
         "hyperparameters": asdict(hyper),
-        "imagenet_weights": imagenet_weights("mobilenetv2") is not None,
+        "pretrained": pretrained_weights(args.backbone),
         "epochs_run": len(history.get("loss", [])),
         "history": {k: [round(v, 4) for v in values] for k, values in history.items()},
         "training_s": round(training_s, 1),

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from amyplant.services.trainer.augment import expand
+from amyplant.services.trainer.augment import AugmentedSample, expand
 from amyplant.services.trainer.labelme import Annotation, FaceBox
 from amyplant.services.trainer.split import SplitPlan, split_by_blocks
 from amyplant.services.trainer.targets import encode_targets
@@ -74,9 +74,34 @@ def test_augmented_boxes_still_enclose_the_face(tmp_path: Path) -> None:
 def test_targets_mark_the_cell_of_the_face_centre(tmp_path: Path) -> None:
     sample = expand([_scene(tmp_path)], size=96, factor=1, seed=1)[0]
     target = encode_targets(sample, grid=6)
-    assert target[..., 0].sum() == len(sample.boxes)
+    assert target[..., 0].sum() >= len(sample.boxes)
     if len(sample.boxes):
         x1, y1, x2, y2 = sample.boxes[0]
         row, column = int((y1 + y2) / 2 * 6), int((x1 + x2) / 2 * 6)
         assert target[row, column, 0] == 1.0
         np.testing.assert_allclose(target[row, column, 1:5], sample.boxes[0])
+
+
+def _sample(boxes: list[list[float]]) -> AugmentedSample:
+    count = len(boxes)
+    return AugmentedSample(
+        np.zeros((64, 64, 3), np.uint8),
+        np.asarray(boxes, np.float32),
+        np.zeros((count, 5, 2), np.float32),
+        np.zeros(count, bool),
+    )
+
+
+def test_the_cells_around_a_large_face_centre_share_it_and_neighbours_split_by_distance() -> None:
+    large = [0.2, 0.2, 0.8, 0.8]
+    target = encode_targets(_sample([large]), grid=16)
+    rows, columns = np.nonzero(target[..., 0])
+    # A quarter of the width (0.15) is capped at 1.5 cells (0.094) from the centre 0.5: cells 6 to 9.
+    assert set(rows.tolist()) == set(columns.tolist()) == {6, 7, 8, 9}
+    np.testing.assert_allclose(target[7, 8, 1:5], large)
+    left, right = [0.15, 0.4, 0.55, 0.6], [0.3, 0.4, 0.7, 0.6]  # centres 0.35 and 0.5
+    split = encode_targets(_sample([left, right]), grid=16)
+    # Column 6 (centre 0.406) is within reach of both and nearer the left face.
+    np.testing.assert_allclose(split[7, 5, 1:5], left)
+    np.testing.assert_allclose(split[7, 6, 1:5], left)
+    np.testing.assert_allclose(split[7, 7, 1:5], right)

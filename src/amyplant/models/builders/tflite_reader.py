@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ class TfliteOp:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: dict[str, Any]
+    # Static shape of the first input in the .tflite (resizes keep their factor at other input sizes).
+    input_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def read_tflite(path: Path) -> TfliteGraph:
             continue
         if kind not in SUPPORTED_OPS:
             raise ValueError(f"{path.name}: operator {kind} is not supported by this reader")
-        ops.append(TfliteOp(kind, inputs, outputs, _options_dict(op)))
+        shape = tuple(int(d) for d in graph.tensors[inputs[0]].shape)
+        ops.append(TfliteOp(kind, inputs, outputs, _options_dict(op), shape))
     # Raw float16 buffers are no longer needed once their DEQUANTIZE outputs exist.
     float16 = [i for i, v in constants.items() if v.dtype == np.float16]
     for i in float16:
@@ -125,76 +129,115 @@ class TfliteNetwork(tf.Module):
         self._ints = {i: v for i, v in graph.constants.items() if v.dtype == np.int32}
         # String keys: tf.Module only tracks (and so saves) variables in string-keyed dicts.
         self._weights = {
-            str(i): tf.Variable(self._layout(graph, i, v), trainable=False, name=_variable_name(graph, i))
+            str(i): tf.Variable(tf_layout(graph, i, v), trainable=False, name=variable_name(graph, i))
             for i, v in graph.constants.items()
             if v.dtype == np.float32
         }
 
-    @staticmethod
-    def _layout(graph: TfliteGraph, index: int, value: np.ndarray) -> np.ndarray:
-        """Put kernels in TensorFlow's layout once, at build time, instead of transposing per call."""
-        for op in graph.ops:
-            if len(op.inputs) > 1 and op.inputs[1] == index:
-                if op.kind == "CONV_2D":
-                    return np.transpose(value, (1, 2, 3, 0))  # OHWI -> HWIO
-                if op.kind == "DEPTHWISE_CONV_2D":
-                    multiplier = int(op.options["depthMultiplier"])
-                    _, h, w, cm = value.shape
-                    return value.reshape(h, w, cm // multiplier, multiplier)  # 1HW(C*M) -> HWCM
-        return value
-
     def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-        values: dict[int, tf.Tensor] = {self._input_index: x}
-        for op in self._ops:
-            values[op.outputs[0]] = self._run(op, values)
+        values = run_ops(self._ops, {self._input_index: x}, self._weights, self._ints)
         return {name: values[i] for name, i in zip(self._output_names, self._output_indices, strict=True)}
 
-    def _operand(self, index: int, values: dict[int, tf.Tensor]) -> tf.Tensor:
-        if index in values:
-            return values[index]
-        return self._weights[str(index)]
 
-    def _run(self, op: TfliteOp, values: dict[int, tf.Tensor]) -> tf.Tensor:
-        o = op.options
-        x = self._operand(op.inputs[0], values)
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            kernel, bias = self._weights[str(op.inputs[1])], self._weights[str(op.inputs[2])]
-            strides = (1, int(o["strideH"]), int(o["strideW"]), 1)
-            dilations = (int(o["dilationHFactor"]), int(o["dilationWFactor"]))
+def tf_layout(graph: TfliteGraph, index: int, value: np.ndarray) -> np.ndarray:
+    """Put kernels in TensorFlow's layout once, at build time, instead of transposing per call."""
+    for op in graph.ops:
+        if len(op.inputs) > 1 and op.inputs[1] == index:
             if op.kind == "CONV_2D":
-                y = tf.nn.conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
-            else:
-                y = tf.nn.depthwise_conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
-            return _activation(o, tf.nn.bias_add(y, bias))
-        if op.kind == "ADD":
-            return _activation(o, x + self._operand(op.inputs[1], values))
-        if op.kind == "RELU":
-            return tf.nn.relu(x)
-        if op.kind == "PAD":
-            return _pad(x, self._ints[op.inputs[1]])
-        if op.kind == "MAX_POOL_2D":
-            y = tf.nn.max_pool2d(
-                x,
-                (int(o["filterHeight"]), int(o["filterWidth"])),
-                (1, int(o["strideH"]), int(o["strideW"]), 1),
-                _PADDING[o["padding"]],
-            )
-            return _activation(o, y)
-        if op.kind == "RESIZE_BILINEAR":
-            return tf.raw_ops.ResizeBilinear(
-                images=x,
-                size=self._ints[op.inputs[1]],
-                align_corners=bool(o["alignCorners"]),
-                half_pixel_centers=bool(o["halfPixelCenters"]),
-            )
-        if op.kind == "RESHAPE":
-            # Keep the batch dimension dynamic so the network accepts any batch size.
-            shape = [int(d) for d in o["newShape"]]
-            return tf.reshape(x, tf.concat([tf.shape(x)[:1], shape[1:]], axis=0))
-        raise ValueError(f"operator {op.kind} is not supported")
+                return np.transpose(value, (1, 2, 3, 0))  # OHWI -> HWIO
+            if op.kind == "DEPTHWISE_CONV_2D":
+                multiplier = int(op.options["depthMultiplier"])
+                _, h, w, cm = value.shape
+                return value.reshape(h, w, cm // multiplier, multiplier)  # 1HW(C*M) -> HWCM
+    return value
 
 
-def _variable_name(graph: TfliteGraph, index: int) -> str:
+def ops_feeding(graph: TfliteGraph, tensor_name: str) -> tuple[TfliteOp, ...]:
+    """The operators (in graph order) that the named tensor depends on: the graph cut at that tensor."""
+    by_name = {name: index for index, name in graph.tensor_names.items()}
+    if tensor_name not in by_name:
+        raise KeyError(f"the graph has no tensor named {tensor_name!r}")
+    needed = {by_name[tensor_name]}
+    kept: list[TfliteOp] = []
+    for op in reversed(graph.ops):
+        if op.outputs[0] in needed:
+            kept.append(op)
+            needed.update(op.inputs)
+    return tuple(reversed(kept))
+
+
+def run_ops(
+    ops: tuple[TfliteOp, ...],
+    values: dict[int, tf.Tensor],
+    weights: Mapping[str, Any],
+    ints: Mapping[int, np.ndarray],
+) -> dict[int, tf.Tensor]:
+    """Run the operators in order; `values` starts with the input tensor, `weights` holds float
+    constants by str(tensor index) (variables, already in TensorFlow's layout)."""
+    values = dict(values)
+    for op in ops:
+        values[op.outputs[0]] = _run(op, values, weights, ints)
+    return values
+
+
+def _run(
+    op: TfliteOp, values: dict[int, tf.Tensor], weights: Mapping[str, Any], ints: Mapping[int, np.ndarray]
+) -> tf.Tensor:
+    o = op.options
+
+    def operand(index: int) -> tf.Tensor:
+        return values[index] if index in values else weights[str(index)]
+
+    x = operand(op.inputs[0])
+    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        kernel, bias = weights[str(op.inputs[1])], weights[str(op.inputs[2])]
+        strides = (1, int(o["strideH"]), int(o["strideW"]), 1)
+        dilations = (int(o["dilationHFactor"]), int(o["dilationWFactor"]))
+        if op.kind == "CONV_2D":
+            y = tf.nn.conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
+        else:
+            y = tf.nn.depthwise_conv2d(x, kernel, strides, _PADDING[o["padding"]], dilations=dilations)
+        return _activation(o, tf.nn.bias_add(y, bias))
+    if op.kind == "ADD":
+        return _activation(o, x + operand(op.inputs[1]))
+    if op.kind == "RELU":
+        return tf.nn.relu(x)
+    if op.kind == "PAD":
+        return _pad(x, ints[op.inputs[1]])
+    if op.kind == "MAX_POOL_2D":
+        y = tf.nn.max_pool2d(
+            x,
+            (int(o["filterHeight"]), int(o["filterWidth"])),
+            (1, int(o["strideH"]), int(o["strideW"]), 1),
+            _PADDING[o["padding"]],
+        )
+        return _activation(o, y)
+    if op.kind == "RESIZE_BILINEAR":
+        return tf.raw_ops.ResizeBilinear(
+            images=x,
+            size=_resized_size(x, op, ints),
+            align_corners=bool(o["alignCorners"]),
+            half_pixel_centers=bool(o["halfPixelCenters"]),
+        )
+    if op.kind == "RESHAPE":
+        # Keep the batch dimension dynamic so the network accepts any batch size.
+        shape = [int(d) for d in o["newShape"]]
+        return tf.reshape(x, tf.concat([tf.shape(x)[:1], shape[1:]], axis=0))
+    raise ValueError(f"operator {op.kind} is not supported")
+
+
+def _resized_size(x: tf.Tensor, op: TfliteOp, ints: Mapping[int, np.ndarray]) -> Any:
+    """The graph's fixed size when the input has the graph's own shape; otherwise the same scale factor,
+    so a cut of the graph also runs at other input sizes (the trainer's backbone)."""
+    size = ints[op.inputs[1]]
+    graph_in = op.input_shape[1:3]
+    if x.shape[1:3].as_list() == list(graph_in):
+        return size
+    factor = [int(size[0]) // graph_in[0], int(size[1]) // graph_in[1]]
+    return tf.shape(x)[1:3] * factor
+
+
+def variable_name(graph: TfliteGraph, index: int) -> str:
     # Variable names may not contain ':' and should stay readable in checkpoints.
     return graph.tensor_names[index].replace(":", "_").replace("/", "_")
 

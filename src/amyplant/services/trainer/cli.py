@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)"
     )
     train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--backbone", choices=["mobilenetv2", "vgg16"], default="mobilenetv2")
-    train.add_argument("--size", type=int, default=256, help="network input size (multiple of 16)")
+    train.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="mobilenetv2")
+    train.add_argument("--size", type=int, default=256, help="network input size (multiple of 32)")
     train.add_argument(
         "--stride", type=int, choices=[8, 16], default=16, help="cell size of the heads (8: small faces)"
     )

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from amyplant.services.trainer.losses import detector_losses
+from amyplant.services.trainer.network import PRETRAINED_LAYER
 
 LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
 
@@ -24,6 +25,9 @@ class Hyperparameters:
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3
+    # Pretrained weights (the BlazeFace backbone) learn at learning_rate x this: Adam moves every weight
+    # by about the learning rate per step whatever its gradient, which wipes small pretrained weights.
+    pretrained_learning_rate_scale: float = 0.1
     positive_weight: float = 20.0
     box_weight: float = 5.0
     landmark_weight: float = 1.0
@@ -40,6 +44,9 @@ class DetectorTrainer(keras.Model):  # type: ignore[misc]
         self.network = network
         self.hyper = hyper
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.pretrained_optimizer = keras.optimizers.Adam(
+            hyper.learning_rate * hyper.pretrained_learning_rate_scale
+        )
 
     def call(self, inputs: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         outputs: dict[str, tf.Tensor] = self.network(inputs, training=training)
@@ -62,9 +69,21 @@ class DetectorTrainer(keras.Model):  # type: ignore[misc]
         images, targets = data
         with tf.GradientTape() as tape:
             losses = self._loss_terms(targets, self.network(images, training=True))
-        variables = self.network.trainable_variables
-        self.optimizer.apply(tape.gradient(losses["loss"], variables), variables)
+        pretrained, fresh = self._variable_groups()
+        gradients = tape.gradient(losses["loss"], [*pretrained, *fresh])
+        if pretrained:
+            self.pretrained_optimizer.apply(gradients[: len(pretrained)], pretrained)
+        self.optimizer.apply(gradients[len(pretrained) :], fresh)
         return self._track(losses)
+
+    def _variable_groups(self) -> tuple[list[keras.Variable], list[keras.Variable]]:
+        """(pretrained, freshly initialised) trainable variables."""
+        names = {layer.name for layer in self.network.layers}
+        pretrained = (
+            self.network.get_layer(PRETRAINED_LAYER).trainable_variables if PRETRAINED_LAYER in names else []
+        )
+        held = {id(v) for v in pretrained}
+        return list(pretrained), [v for v in self.network.trainable_variables if id(v) not in held]
 
     def test_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, targets = data
