@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = Path("video") / "short_hamilton_clip.mp4"
-BACKBONES = ("mobilenetv2", "vgg16")
+BACKBONES = ("blazeface", "mobilenetv2", "vgg16")
 
 
 def shared_data() -> Path | None:
@@ -143,7 +143,7 @@ def main() -> int:
 
     import tensorflow as tf
 
-    from amyplant.services.trainer.network import imagenet_weights
+    from amyplant.services.trainer.network import pretrained_weights
 
     frames, source = clip_frames(args.frames)
     rate, samples = augmentation_rate(frames, args.size, args.augment_seconds)
@@ -153,7 +153,7 @@ def main() -> int:
         median = statistics.median(seconds) * 1000
         figures[f"{backbone}_ms_per_batch"] = round(median, 1)
         figures[f"{backbone}_ms_per_image"] = round(median / args.batch, 2)
-        figures[f"{backbone}_imagenet_weights"] = imagenet_weights(backbone) is not None  # type: ignore[arg-type]
+        figures[f"{backbone}_pretrained"] = pretrained_weights(backbone)  # type: ignore[arg-type]
     print(
         json.dumps(
             {

@@ -46,9 +46,9 @@ class TrainingRequest(Message):
     job_id: Annotated[str, Field(pattern=r"^[a-f0-9]{8,32}$")]
     dataset: Annotated[str, Field(min_length=1, description="Dataset folder (images + LabelMe JSON).")]
     epochs: Annotated[int, Field(ge=1, le=1000)] = 10
-    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "mobilenetv2"
-    size: Annotated[int, Field(ge=64, le=1024, multiple_of=32)] = 256
-    stride: Literal[8, 16] = Field(16, description="Cell size of the detector's heads, in input pixels.")
+    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "blazeface"
+    size: Annotated[int, Field(ge=64, le=1024, multiple_of=32)] = 192
+    stride: Literal[8, 16] = Field(8, description="Cell size of the detector's heads, in input pixels.")
     expansion: Annotated[int, Field(ge=1, le=200)] = 30
     seed: int = 1234
     force: bool = False

@@ -29,12 +29,13 @@ def _samples(count: int, size: int) -> list[AugmentedSample]:
     return samples
 
 
-def test_localization_loss_is_coordinate_plus_size_on_face_cells_only() -> None:
+def test_localization_loss_is_relative_coordinate_plus_log_size_on_face_cells_only() -> None:
     truth = tf.constant([[[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]]])
     predicted = tf.constant([[[0.2, 0.1, 0.5, 0.7], [0.9, 0.9, 1.0, 1.0]]])
     mask = tf.constant([[1.0, 0.0]])
-    # top-left error 0.1^2; size error (0.3-0.4)^2 + (0.6-0.4)^2; the unmasked cell does not count.
-    expected = 0.01 + 0.01 + 0.04
+    # top-left error in units of the true size (0.1 / 0.4)^2; size error log(0.3/0.4)^2 + log(0.6/0.4)^2;
+    # the unmasked cell does not count.
+    expected = 0.25**2 + np.log(0.75) ** 2 + np.log(1.5) ** 2
     np.testing.assert_allclose(float(localization_loss(truth, predicted, mask)), expected, rtol=1e-5)
 
 

@@ -15,10 +15,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)"
     )
     train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="mobilenetv2")
-    train.add_argument("--size", type=int, default=256, help="network input size (multiple of 32)")
+    train.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="blazeface")
+    train.add_argument("--size", type=int, default=192, help="network input size (multiple of 32)")
     train.add_argument(
-        "--stride", type=int, choices=[8, 16], default=16, help="cell size of the heads (8: small faces)"
+        "--stride", type=int, choices=[8, 16], default=8, help="cell size of the heads (8: small faces)"
     )
     train.add_argument("--expansion", type=int, default=30, help="augmented copies of each training image")
     train.add_argument("--batch-size", type=int, default=16)

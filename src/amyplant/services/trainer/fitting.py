@@ -19,9 +19,9 @@ LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
 class Hyperparameters:
     """Everything that shapes a training run; recorded in the published model's manifest."""
 
-    size: int = 256
-    backbone: str = "mobilenetv2"
-    stride: int = 16
+    size: int = 192
+    backbone: str = "blazeface"
+    stride: int = 8
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -29,7 +29,7 @@ class Hyperparameters:
     # by about the learning rate per step whatever its gradient, which wipes small pretrained weights.
     pretrained_learning_rate_scale: float = 0.1
     positive_weight: float = 20.0
-    box_weight: float = 5.0
+    box_weight: float = 1.0
     landmark_weight: float = 1.0
     patience: int = 3
     expansion: int = 30

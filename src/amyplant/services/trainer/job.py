@@ -123,10 +123,13 @@ def manifest_record(
     outcome: TrainingOutcome, hyper: Hyperparameters, dataset_dir: Path, splits: dict[str, list[Any]]
 ) -> dict[str, Any]:
     """What the published version's manifest says about how it was trained."""
+    from amyplant.services.trainer.network import pretrained_weights  # TensorFlow only where needed
+
     return {
         "dataset": str(dataset_dir),
         "dataset_sha256": outcome.dataset_hash,
         "split": {name: [a.image_path.name for a in items] for name, items in splits.items()},
         "hyperparameters": asdict(hyper),
+        "pretrained_backbone": pretrained_weights(hyper.backbone),  # type: ignore[arg-type]
         "history": outcome.history,
     }

@@ -6,14 +6,20 @@ import tensorflow as tf
 
 
 def localization_loss(true_boxes: tf.Tensor, predicted_boxes: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """The original workflow's loss: squared error of the top-left corner plus squared error of the size.
+    """A coordinate term plus a size term, both relative to the face's own size.
 
-    Boxes are x1, y1, x2, y2 in [0, 1]; only cells with a face (mask 1) count; averaged over those cells.
+    Coordinate: squared error of the top-left corner in units of the true width (height). Size: squared
+    log ratio of predicted to true width (height). Boxes are x1, y1, x2, y2 in [0, 1]; only cells with a
+    face (mask 1) count; averaged over those cells. Why relative: AP@0.5 asks each box to overlap its
+    face by half whatever the face's size; absolute errors in [0, 1] let a 5-pixel miss on a 20-pixel
+    face (IoU below 0.5) cost less than a 2% miss on a close-up, and the small faces were boxed loosely.
     """
-    coordinate = tf.reduce_sum(tf.square(true_boxes[..., :2] - predicted_boxes[..., :2]), axis=-1)
-    true_size = true_boxes[..., 2:] - true_boxes[..., :2]
-    predicted_size = predicted_boxes[..., 2:] - predicted_boxes[..., :2]
-    size = tf.reduce_sum(tf.square(true_size - predicted_size), axis=-1)
+    epsilon = 1e-4
+    true_size = tf.maximum(true_boxes[..., 2:] - true_boxes[..., :2], epsilon)
+    predicted_size = tf.maximum(predicted_boxes[..., 2:] - predicted_boxes[..., :2], epsilon)
+    corner_error = (predicted_boxes[..., :2] - true_boxes[..., :2]) / true_size
+    coordinate = tf.reduce_sum(tf.square(corner_error), axis=-1)
+    size = tf.reduce_sum(tf.square(tf.math.log(predicted_size / true_size)), axis=-1)
     positives = tf.maximum(tf.reduce_sum(mask), 1.0)
     return tf.reduce_sum((coordinate + size) * mask) / positives
 

@@ -23,9 +23,9 @@ class TrainingStart(BaseModel):
 
     dataset: str = Field(examples=["/var/lib/amyplant/datasets/front_door"])
     epochs: int = Field(10, ge=1, le=1000)
-    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "mobilenetv2"
-    size: int = Field(256, ge=64, le=1024, multiple_of=32)
-    stride: Literal[8, 16] = Field(16, description="Cell size of the heads (8 finds smaller faces).")
+    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "blazeface"
+    size: int = Field(192, ge=64, le=1024, multiple_of=32)
+    stride: Literal[8, 16] = Field(8, description="Cell size of the heads (8 finds smaller faces).")
     expansion: int = Field(30, ge=1, le=200, description="Augmented copies of each training image.")
     seed: int = 1234
     force: bool = Field(False, description="Publish even when not better than the served detector.")
