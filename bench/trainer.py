@@ -115,7 +115,8 @@ def step_times(
 
     keras.utils.set_random_seed(0)
     hyper = Hyperparameters(size=size, backbone=backbone, batch_size=batch)
-    trainer = DetectorTrainer(build_network(size=size, backbone=backbone), hyper)  # type: ignore[arg-type]
+    network = build_network(size=size, backbone=backbone, stride=hyper.stride)  # type: ignore[arg-type]
+    trainer = DetectorTrainer(network, hyper)
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
     grid = size // hyper.stride
     pool = samples[: batch * 4]  # a few distinct batches; the step's cost does not depend on their content
@@ -132,7 +133,7 @@ def step_times(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=256, help="network input (the trainer's default)")
+    parser.add_argument("--size", type=int, default=192, help="network input (the trainer's default)")
     parser.add_argument("--batch", type=int, default=16, help="batch size (the trainer's default)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per backbone")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (tracing, allocation)")

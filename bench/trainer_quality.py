@@ -1,6 +1,6 @@
 """Trainer quality: a detector trained on one camera's frames vs the served one, on a dlib-boxed test split.
 
-Usage: python bench/trainer_quality.py [--size 192] [--epochs 7] [--expansion 30] [--workdir DIR] [--draw DIR]
+Usage: python bench/trainer_quality.py [--backbone blazeface] [--size 192] [--epochs 10] [--workdir DIR]
 
 Every frame of ../shared/data/video/short_hamilton_clip.mp4 (one camera) is cut into time blocks, and whole
 blocks are dealt to train, validation and test (seeded, `split.py`, spread along the timeline unless
@@ -9,8 +9,9 @@ near-identical neighbour of a test frame is learnt from. The TEST frames are box
 detector from face-recognition-models, never by a detector being compared. Train and validation frames
 are the served detector's pre-annotation corrected to that annotator's boxes (--train-boxes corrected, the
 default: what the person who checks the pre-annotation in LabelMe does, so train and test follow one box
-convention; trainer_quality_labels.py) or left uncorrected (--train-boxes served). A MobileNetV2 detector is
-trained (early stopping on the validation loss, nothing looks at the test split), exported with the
+convention; trainer_quality_labels.py) or left uncorrected (--train-boxes served). A detector is trained
+(BlazeFace backbone by default; early stopping on the validation loss, the epoch with the best validation
+AP@0.5 kept; nothing looks at the test split), exported with the
 face_detector signature, and both detectors are scored on the test split with the gate's own
 `score_detector` (AP@0.5, median ms per frame, each detector timed twice, interleaved, lower median
 kept). One JSON line is printed and written to bench/results/trainer_quality.json.
@@ -137,6 +138,7 @@ def train_candidate(
         to_dataset(validation_samples, shuffle=False, **batches),
         hyper,
         checkpoint_dir=workdir / "checkpoints",
+        validation_frames=validation,
         verbose=2,
     )
     return network, history, {"train": len(train_samples), "validation": len(validation_samples)}
@@ -214,7 +216,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="blazeface")
     parser.add_argument("--stride", type=int, choices=[8, 16], default=8)
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--expansion", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)

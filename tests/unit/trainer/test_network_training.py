@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
 from amyplant.services.trainer.augment import AugmentedSample
 from amyplant.services.trainer.export import ExportedDetector
-from amyplant.services.trainer.fitting import Hyperparameters, fit, make_deterministic
+from amyplant.services.trainer.fitting import DetectorTrainer, Hyperparameters, fit, make_deterministic
+from amyplant.services.trainer.labelme import Annotation, FaceBox
 from amyplant.services.trainer.losses import localization_loss
 from amyplant.services.trainer.network import build_network
 from amyplant.services.trainer.pipeline_data import to_dataset
@@ -71,3 +73,52 @@ def test_the_stride_8_pyramid_gives_each_cell_of_a_finer_grid_its_outputs() -> N
     # Cell (row 3, column 5) of an 8-cell grid can only claim a face centred within CENTRE_REACH cells.
     centre_x = (outputs["boxes"][0, 3, 5, 0] + outputs["boxes"][0, 3, 5, 2]) / 2
     assert (5.5 - CENTRE_REACH) / 8 <= float(centre_x) <= (5.5 + CENTRE_REACH) / 8
+
+
+def _validation_frames(folder: Path, samples: list[AugmentedSample]) -> list[Annotation]:
+    folder.mkdir()
+    frames = []
+    for index, sample in enumerate(samples):
+        path = folder / f"frame_{index}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
+        size = sample.image.shape[0]
+        faces = [FaceBox(*(float(v) * size for v in box)) for box in sample.boxes]
+        frames.append(Annotation(image_path=path, width=size, height=size, faces=faces))
+    return frames
+
+
+def test_the_run_keeps_the_epoch_with_the_best_validation_ap(tmp_path: Path) -> None:
+    make_deterministic(5)
+    size = 64
+    hyper = Hyperparameters(
+        size=size, backbone="mobilenetv2", stride=16, epochs=3, batch_size=8, learning_rate=3e-3, patience=10
+    )
+    samples = _samples(40, size)
+    train = to_dataset(samples[:32], size=size, grid=size // 16, batch_size=8, shuffle=True, seed=5)
+    network = build_network(size=size, backbone="mobilenetv2", stride=16)
+    history = fit(
+        network,
+        train,
+        None,
+        hyper,
+        checkpoint_dir=tmp_path / "checkpoints",
+        validation_frames=_validation_frames(tmp_path / "validation", samples[32:]),
+        verbose=0,
+    )
+    scores = history["val_ap_50"]
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    best_epoch = int(np.argmax(scores)) + 1
+    # The network now holds exactly the weights saved at the end of the best epoch.
+    saved = DetectorTrainer(build_network(size=size, backbone="mobilenetv2", stride=16), hyper)
+    saved(tf.zeros((1, size, size, 3)))
+    saved.load_weights(tmp_path / "checkpoints" / f"epoch-{best_epoch:03d}.weights.h5")
+    for kept, expected in zip(network.get_weights(), saved.network.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, expected)
+    if best_epoch < 3:  # and not the last epoch's, which training ended with
+        last = DetectorTrainer(build_network(size=size, backbone="mobilenetv2", stride=16), hyper)
+        last(tf.zeros((1, size, size, 3)))
+        last.load_weights(tmp_path / "checkpoints" / "epoch-003.weights.h5")
+        assert any(
+            not np.array_equal(a, b)
+            for a, b in zip(network.get_weights(), last.network.get_weights(), strict=True)
+        )

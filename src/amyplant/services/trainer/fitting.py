@@ -9,8 +9,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amyplant.services.trainer.labelme import Annotation
 from amyplant.services.trainer.losses import detector_losses
 from amyplant.services.trainer.network import PRETRAINED_LAYER
+from amyplant.services.trainer.selection import BestValidationAP
 
 LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
 
@@ -107,18 +109,24 @@ def fit(
     hyper: Hyperparameters,
     *,
     checkpoint_dir: Path,
+    validation_frames: list[Annotation] | None = None,
     verbose: int = 1,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> dict[str, list[float]]:
-    """Train with early stopping on validation loss (best weights restored) and per-epoch checkpoints."""
+    """Train with early stopping on validation loss and per-epoch checkpoints. The weights kept are the
+    epoch's with the best validation AP@0.5 when validation frames are given (selection.py), otherwise
+    the epoch's with the lowest validation loss."""
     trainer = DetectorTrainer(network, hyper)
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
     # A subclassed model is built by a first call; checkpoints cannot be written before that.
     trainer(tf.zeros((1, hyper.size, hyper.size, 3)))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     monitor = "val_loss" if validation is not None else "loss"
+    # Listed after EarlyStopping, so its choice of weights at the end of training is the last word.
+    chooser = [BestValidationAP(network, validation_frames, size=hyper.size)] if validation_frames else []
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=hyper.patience, restore_best_weights=True),
+        *chooser,
         keras.callbacks.ModelCheckpoint(
             str(checkpoint_dir / "epoch-{epoch:03d}.weights.h5"), save_weights_only=True
         ),

@@ -105,6 +105,7 @@ def run_training(
         validation,
         hyper,
         checkpoint_dir=workdir / "checkpoints",
+        validation_frames=splits["validation"] or None,
         verbose=verbose,
         extra_callbacks=[cancel],
     )
