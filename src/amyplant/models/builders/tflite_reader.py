@@ -125,6 +125,7 @@ class TfliteNetwork(tf.Module):
         self._input_index = graph.input_index
         self._output_indices = graph.output_indices
         self._output_names = graph.output_names
+        self._tensor_names = dict(graph.tensor_names)
         # Shape/size operands (int32) stay as numpy; float weights are stored as variables.
         self._ints = {i: v for i, v in graph.constants.items() if v.dtype == np.int32}
         # String keys: tf.Module only tracks (and so saves) variables in string-keyed dicts.
@@ -137,6 +138,12 @@ class TfliteNetwork(tf.Module):
     def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
         values = run_ops(self._ops, {self._input_index: x}, self._weights, self._ints)
         return {name: values[i] for name, i in zip(self._output_names, self._output_indices, strict=True)}
+
+    def intermediate(self, x: tf.Tensor, tensor_name: str) -> tf.Tensor:
+        """The value of any named tensor of the graph for input x (what a cut of the graph outputs)."""
+        ops = _cut(self._ops, self._tensor_names, tensor_name)
+        values = run_ops(ops, {self._input_index: x}, self._weights, self._ints)
+        return values[ops[-1].outputs[0]]
 
 
 def tf_layout(graph: TfliteGraph, index: int, value: np.ndarray) -> np.ndarray:
@@ -154,12 +161,16 @@ def tf_layout(graph: TfliteGraph, index: int, value: np.ndarray) -> np.ndarray:
 
 def ops_feeding(graph: TfliteGraph, tensor_name: str) -> tuple[TfliteOp, ...]:
     """The operators (in graph order) that the named tensor depends on: the graph cut at that tensor."""
-    by_name = {name: index for index, name in graph.tensor_names.items()}
+    return _cut(graph.ops, graph.tensor_names, tensor_name)
+
+
+def _cut(ops: tuple[TfliteOp, ...], tensor_names: dict[int, str], tensor_name: str) -> tuple[TfliteOp, ...]:
+    by_name = {name: index for index, name in tensor_names.items()}
     if tensor_name not in by_name:
         raise KeyError(f"the graph has no tensor named {tensor_name!r}")
     needed = {by_name[tensor_name]}
     kept: list[TfliteOp] = []
-    for op in reversed(graph.ops):
+    for op in reversed(ops):
         if op.outputs[0] in needed:
             kept.append(op)
             needed.update(op.inputs)
