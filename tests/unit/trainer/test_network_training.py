@@ -47,7 +47,7 @@ def test_training_lowers_the_loss_and_export_serves_faces(tmp_path: Path) -> Non
     hyper = Hyperparameters(size=size, epochs=4, batch_size=8, learning_rate=3e-3, patience=10, seed=3)
     samples = _samples(32, size)
     train = to_dataset(samples, size=size, grid=size // 16, batch_size=8, shuffle=True, seed=3)
-    network = build_network(size=size, backbone="mobilenetv2")
+    network = build_network(size=size, backbone="mobilenetv2", stride=16)
     history = fit(network, train, None, hyper, checkpoint_dir=tmp_path / "checkpoints", verbose=0)
     assert history["loss"][-1] < history["loss"][0], history["loss"]
     assert list((tmp_path / "checkpoints").glob("epoch-*.weights.h5"))

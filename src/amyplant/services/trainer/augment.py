@@ -41,11 +41,11 @@ LETTERBOX_ZOOM = (0.7, 2.6)
 def make_transform(size: int, *, min_visibility: float = 0.4) -> A.Compose:
     """The original workflow's brightness/contrast, gamma, colour shifts and blur, then random geometry.
 
-    Half the samples are the original workflow's random crops stretched to a square. The other half see
-    the frame as the exported detector does (export.py letterboxes: longer side to `size`, black padding
-    at the bottom/right), sometimes zoomed or shifted a little. Crops alone train faces larger than they
-    are served (1.3 to 2.3 times for a 16:9 frame at any `size`) and never show the padding, so the
-    detector would miss at serving time the small faces it learnt from.
+    CROP_SHARE of the samples are the original workflow's random crops stretched to a square. The others
+    see the frame as the exported detector does (export.py letterboxes: longer side to `size`, black
+    padding at the bottom/right), half of them zoomed (LETTERBOX_ZOOM) and shifted a little. Crops alone
+    train faces larger than they are served (1.3 to 2.3 times for a 16:9 frame at any `size`) and never
+    show the padding, so the detector would miss at serving time the small faces it learnt from.
     """
     letterbox = A.Sequential(  # p: 1 - CROP_SHARE
         [

@@ -11,7 +11,12 @@ import tensorflow as tf
 
 from amyplant.services.trainer.labelme import Annotation
 from amyplant.services.trainer.losses import detector_losses
-from amyplant.services.trainer.network import PRETRAINED_LAYER
+from amyplant.services.trainer.network import (
+    DEFAULT_BACKBONE,
+    DEFAULT_SIZE,
+    DEFAULT_STRIDE,
+    PRETRAINED_LAYER,
+)
 from amyplant.services.trainer.selection import BestValidationAP
 
 LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
@@ -21,9 +26,9 @@ LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
 class Hyperparameters:
     """Everything that shapes a training run; recorded in the published model's manifest."""
 
-    size: int = 192
-    backbone: str = "blazeface"
-    stride: int = 8
+    size: int = DEFAULT_SIZE
+    backbone: str = DEFAULT_BACKBONE
+    stride: int = DEFAULT_STRIDE
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3

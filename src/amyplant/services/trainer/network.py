@@ -24,7 +24,10 @@ from amyplant.services.trainer.targets import CENTRE_REACH
 logger = logging.getLogger(__name__)
 Backbone = Literal["vgg16", "mobilenetv2", "blazeface"]
 STRIDES = (8, 16)
-DEFAULT_STRIDE = 16
+# The defaults of a training run (fitting.Hyperparameters) and of build_network: one source for both.
+DEFAULT_BACKBONE: Backbone = "blazeface"
+DEFAULT_SIZE = 192
+DEFAULT_STRIDE = 8
 # BlazeFace's deepest map is at stride 32 and is upsampled onto the stride-16 map: inputs (and the
 # export's padded frames) are a multiple of 32 whatever the backbone and the head's stride.
 SIZE_MULTIPLE = 32
@@ -99,7 +102,7 @@ class CellDecoder(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "grid": self.grid}
 
 
-def _imagenet_backbone(pixels: keras.KerasTensor, backbone: Backbone, size: int) -> keras.Model:
+def _imagenet_backbone(pixels: keras.KerasTensor, backbone: Backbone) -> keras.Model:
     weights = imagenet_weights(backbone)
     if backbone == "vgg16":
         # VGG16 expects BGR with ImageNet means subtracted.
@@ -140,7 +143,7 @@ def _head_features(base: keras.Model, backbone: Backbone, stride: int) -> keras.
 
 
 def build_network(
-    *, size: int = 256, backbone: Backbone = "mobilenetv2", stride: int = DEFAULT_STRIDE
+    *, size: int = DEFAULT_SIZE, backbone: Backbone = DEFAULT_BACKBONE, stride: int = DEFAULT_STRIDE
 ) -> keras.Model:
     """Input float32 [B, size, size, 3] RGB in 0..255; outputs objectness, boxes and landmarks per cell
     of a (size / stride) square grid."""
@@ -154,7 +157,7 @@ def build_network(
     if backbone == "blazeface":
         features = _blazeface_features(pixels, stride)
     else:
-        features = _head_features(_imagenet_backbone(pixels, backbone, size), backbone, stride)
+        features = _head_features(_imagenet_backbone(pixels, backbone), backbone, stride)
     shared = keras.layers.Conv2D(96, 3, padding="same", activation="relu", name="head_shared")(features)
     raw_score = keras.layers.Conv2D(
         1, 1, name="classification_head", bias_initializer=keras.initializers.Constant(-4.0)

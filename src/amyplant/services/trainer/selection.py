@@ -31,7 +31,6 @@ class BestValidationAP(keras.callbacks.Callback):  # type: ignore[misc]
         self.frames = frames
         self.detector = ExportedDetector(network, size)
         self.best_ap = -1.0
-        self.best_epoch: int | None = None
         self.best_weights: list[np.ndarray] | None = None
 
     def _serve(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -43,7 +42,7 @@ class BestValidationAP(keras.callbacks.Callback):  # type: ignore[misc]
         if logs is not None:
             logs["val_ap_50"] = ap
         if ap > self.best_ap:
-            self.best_ap, self.best_epoch = ap, epoch + 1
+            self.best_ap = ap
             self.best_weights = self.network.get_weights()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
