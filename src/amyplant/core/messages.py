@@ -7,6 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amyplant.core.detector_training import (
+    DEFAULT_BACKBONE,
+    DEFAULT_EPOCHS,
+    DEFAULT_EXPANSION,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    DEFAULT_STRIDE,
+    SIZE_MULTIPLE,
+    Backbone,
+    Stride,
+)
+
 FRAME_KEY_PREFIX = "amyplant:frame:"
 
 
@@ -45,12 +57,12 @@ class TrainingRequest(Message):
     schema_version: Literal[1] = 1
     job_id: Annotated[str, Field(pattern=r"^[a-f0-9]{8,32}$")]
     dataset: Annotated[str, Field(min_length=1, description="Dataset folder (images + LabelMe JSON).")]
-    epochs: Annotated[int, Field(ge=1, le=1000)] = 10
-    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "blazeface"
-    size: Annotated[int, Field(ge=64, le=1024, multiple_of=32)] = 192
-    stride: Literal[8, 16] = Field(8, description="Cell size of the detector's heads, in input pixels.")
-    expansion: Annotated[int, Field(ge=1, le=200)] = 30
-    seed: int = 1234
+    epochs: Annotated[int, Field(ge=1, le=1000)] = DEFAULT_EPOCHS
+    backbone: Backbone = DEFAULT_BACKBONE
+    size: Annotated[int, Field(ge=64, le=1024, multiple_of=SIZE_MULTIPLE)] = DEFAULT_SIZE
+    stride: Stride = Field(DEFAULT_STRIDE, description="Cell size of the detector's heads, in input pixels.")
+    expansion: Annotated[int, Field(ge=1, le=200)] = DEFAULT_EXPANSION
+    seed: int = DEFAULT_SEED
     force: bool = False
 
 

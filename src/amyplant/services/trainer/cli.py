@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from amyplant.core import detector_training as defaults
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = subparsers.add_parser("train", help="train a face detector on a dataset and publish it if better")
@@ -14,15 +16,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument(
         "--workdir", type=Path, help="checkpoints and the candidate (default: <state>/training)"
     )
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="blazeface")
-    train.add_argument("--size", type=int, default=192, help="network input size (multiple of 32)")
+    train.add_argument("--epochs", type=int, default=defaults.DEFAULT_EPOCHS)
+    train.add_argument("--backbone", choices=defaults.BACKBONES, default=defaults.DEFAULT_BACKBONE)
     train.add_argument(
-        "--stride", type=int, choices=[8, 16], default=8, help="cell size of the heads (8: small faces)"
+        "--size",
+        type=int,
+        default=defaults.DEFAULT_SIZE,
+        help=f"network input size (multiple of {defaults.SIZE_MULTIPLE})",
     )
-    train.add_argument("--expansion", type=int, default=30, help="augmented copies of each training image")
+    train.add_argument(
+        "--stride",
+        type=int,
+        choices=defaults.STRIDES,
+        default=defaults.DEFAULT_STRIDE,
+        help="cell size of the heads (8: small faces)",
+    )
+    train.add_argument(
+        "--expansion",
+        type=int,
+        default=defaults.DEFAULT_EXPANSION,
+        help="augmented copies of each training image",
+    )
     train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     train.add_argument("--block", type=int, default=10, help="consecutive images kept in one split")
     train.add_argument("--force", action="store_true", help="publish even if not better than the served one")
     train.set_defaults(func=run_train)

@@ -7,8 +7,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from amyplant.core.detector_training import SIZE_MULTIPLE
 from amyplant.models.spec import BuiltModel
-from amyplant.services.trainer.network import SIZE_MULTIPLE
 
 SCORE_THRESHOLD = 0.5
 NMS_IOU = 0.3

@@ -9,14 +9,17 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from amyplant.services.trainer.labelme import Annotation
-from amyplant.services.trainer.losses import detector_losses
-from amyplant.services.trainer.network import (
+from amyplant.core.detector_training import (
     DEFAULT_BACKBONE,
+    DEFAULT_EPOCHS,
+    DEFAULT_EXPANSION,
+    DEFAULT_SEED,
     DEFAULT_SIZE,
     DEFAULT_STRIDE,
-    PRETRAINED_LAYER,
 )
+from amyplant.services.trainer.labelme import Annotation
+from amyplant.services.trainer.losses import detector_losses
+from amyplant.services.trainer.network import PRETRAINED_LAYER
 from amyplant.services.trainer.selection import BestValidationAP
 
 LOSS_NAMES = ("loss", "classification", "localization", "landmarks")
@@ -29,7 +32,7 @@ class Hyperparameters:
     size: int = DEFAULT_SIZE
     backbone: str = DEFAULT_BACKBONE
     stride: int = DEFAULT_STRIDE
-    epochs: int = 10
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = 16
     learning_rate: float = 1e-3
     # Pretrained weights (the BlazeFace backbone) learn at learning_rate x this: Adam moves every weight
@@ -39,8 +42,8 @@ class Hyperparameters:
     box_weight: float = 1.0
     landmark_weight: float = 1.0
     patience: int = 3
-    expansion: int = 30
-    seed: int = 1234
+    expansion: int = DEFAULT_EXPANSION
+    seed: int = DEFAULT_SEED
 
 
 class DetectorTrainer(keras.Model):  # type: ignore[misc]

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 import keras
 import tensorflow as tf
 
+from amyplant.core.detector_training import (
+    DEFAULT_BACKBONE,
+    DEFAULT_SIZE,
+    DEFAULT_STRIDE,
+    SIZE_MULTIPLE,
+    STRIDES,
+    Backbone,
+)
 from amyplant.models.builders.detector import blazeface_path
 from amyplant.services.trainer.blazeface_backbone import BlazeFaceBackbone
 from amyplant.services.trainer.targets import CENTRE_REACH
 
 logger = logging.getLogger(__name__)
-Backbone = Literal["vgg16", "mobilenetv2", "blazeface"]
-STRIDES = (8, 16)
-# The defaults of a training run (fitting.Hyperparameters) and of build_network: one source for both.
-DEFAULT_BACKBONE: Backbone = "blazeface"
-DEFAULT_SIZE = 192
-DEFAULT_STRIDE = 8
-# BlazeFace's deepest map is at stride 32 and is upsampled onto the stride-16 map: inputs (and the
-# export's padded frames) are a multiple of 32 whatever the backbone and the head's stride.
-SIZE_MULTIPLE = 32
 # Backbone layers whose outputs feed the heads, by stride.
 FEATURE_LAYERS = {
     "vgg16": {8: "block4_conv3", 16: "block5_conv3"},

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from amyplant.core.detector_training import (
+    DEFAULT_BACKBONE,
+    DEFAULT_EPOCHS,
+    DEFAULT_EXPANSION,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    DEFAULT_STRIDE,
+    SIZE_MULTIPLE,
+    Backbone,
+    Stride,
+)
 from amyplant.core.messages import TrainingRequest
 from amyplant.services.gallery.dependencies import AdminKey, Context, ReadKey
 from amyplant.services.gallery.errors import GalleryError, error_responses
@@ -22,12 +33,14 @@ class TrainingStart(BaseModel):
     """What to train; the dataset is a folder of images with LabelMe JSON on the trainer's machine."""
 
     dataset: str = Field(examples=["/var/lib/amyplant/datasets/front_door"])
-    epochs: int = Field(10, ge=1, le=1000)
-    backbone: Literal["blazeface", "mobilenetv2", "vgg16"] = "blazeface"
-    size: int = Field(192, ge=64, le=1024, multiple_of=32)
-    stride: Literal[8, 16] = Field(8, description="Cell size of the heads (8 finds smaller faces).")
-    expansion: int = Field(30, ge=1, le=200, description="Augmented copies of each training image.")
-    seed: int = 1234
+    epochs: int = Field(DEFAULT_EPOCHS, ge=1, le=1000)
+    backbone: Backbone = DEFAULT_BACKBONE
+    size: int = Field(DEFAULT_SIZE, ge=64, le=1024, multiple_of=SIZE_MULTIPLE)
+    stride: Stride = Field(DEFAULT_STRIDE, description="Cell size of the heads (8 finds smaller faces).")
+    expansion: int = Field(
+        DEFAULT_EXPANSION, ge=1, le=200, description="Augmented copies of each training image."
+    )
+    seed: int = DEFAULT_SEED
     force: bool = Field(False, description="Publish even when not better than the served detector.")
 
 
