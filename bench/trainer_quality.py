@@ -195,6 +195,7 @@ def compare(served: Any, candidate: Any, test: list[Any]) -> dict[str, Any]:
     return {
         name: {
             "ap_50": round(scores[0].ap_50, 4),
+            "ap_50_to_75": round(scores[0].ap_50_to_75, 4),
             "ms_per_frame": round(min(s.ms_median for s in scores), 2),
             "ms_per_frame_passes": [round(s.ms_median, 2) for s in scores],
             "images": scores[0].images,
@@ -221,6 +222,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument(
+        "--constant-learning-rate", action="store_true", help="no cosine decay over the planned epochs"
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")
     parser.add_argument("--gap", type=int, default=6, help="train/validation frames kept this far from test")
@@ -282,6 +286,7 @@ def main() -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        cosine_decay=not args.constant_learning_rate,
         patience=args.patience,
         expansion=args.expansion,
         seed=args.seed,

@@ -1,8 +1,9 @@
 """Boxes for bench/trainer_quality.py: dlib's CNN annotator, and served pre-annotation corrected by it.
 
 dlib's CNN (MMOD) detector from face-recognition-models is the reference annotator: it never takes part
-in the comparison. Its boxes are cached per folder in `dlib_boxes.json` (with the settings that made
-them), since it takes about a second per frame on a CPU. "Corrected" annotations are what a person does
+in the comparison. Its boxes are cached in `dlib_boxes.json` beside the split folders (with the settings
+that made them), since it takes seconds per frame on a CPU; a frame keeps its name whatever split it
+falls in, so runs with other split seeds reuse them. "Corrected" annotations are what a person does
 in LabelMe with the served detector's pre-annotation: each pre-annotated face takes the reference box
 it overlaps (its landmarks kept), false detections are deleted, and missed faces are drawn (they have no
 landmarks).
@@ -10,6 +11,7 @@ landmarks).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ def dlib_boxes(folder: Path, upsample: int) -> tuple[dict[str, list[list[float]]
         "upsample": upsample,
         "dlib": dlib.__version__,
     }
-    cache_path = folder / "dlib_boxes.json"
+    cache_path = folder.parent / "dlib_boxes.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     boxes: dict[str, list[list[float]]] = cache.get("boxes", {}) if cache.get("settings") == settings else {}
     images = list_images(folder)
@@ -61,10 +63,19 @@ def dlib_boxes(folder: Path, upsample: int) -> tuple[dict[str, list[list[float]]
                 if x2 - x1 >= 2 and y2 - y1 >= 2:
                     found.append([float(x1), float(y1), float(x2), float(y2)])
             boxes[path.name] = found
-        cache_path.write_text(json.dumps({"settings": settings, "boxes": boxes}))
+        _save_cache(cache_path, settings, boxes)
     wanted = {path.name for path in images}
     mine = {name: value for name, value in boxes.items() if name in wanted}
     return mine, {**settings, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _save_cache(cache_path: Path, settings: dict[str, Any], boxes: dict[str, list[list[float]]]) -> None:
+    """Merged with what another run (labelling other frames at the same time) saved meanwhile."""
+    with open(cache_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+        merged = {**(saved.get("boxes", {}) if saved.get("settings") == settings else {}), **boxes}
+        cache_path.write_text(json.dumps({"settings": settings, "boxes": merged}))
 
 
 def write_reference(folder: Path, upsample: int) -> dict[str, Any]:

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from amyplant.services.trainer.augment import AugmentedSample
 from amyplant.services.trainer.export import ExportedDetector
-from amyplant.services.trainer.fitting import DetectorTrainer, Hyperparameters, fit, make_deterministic
+from amyplant.services.trainer.fitting import (
+    DetectorTrainer,
+    Hyperparameters,
+    fit,
+    learning_rate_for,
+    make_deterministic,
+    planned_steps,
+)
 from amyplant.services.trainer.labelme import Annotation, FaceBox
 from amyplant.services.trainer.losses import localization_loss
 from amyplant.services.trainer.network import build_network
@@ -105,8 +113,10 @@ def test_the_run_keeps_the_epoch_with_the_best_validation_ap(tmp_path: Path) -> 
         validation_frames=_validation_frames(tmp_path / "validation", samples[32:]),
         verbose=0,
     )
-    scores = history["val_ap_50"]
+    scores = history["val_ap_50_to_75"]
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    # The stricter average never exceeds AP@0.5, which is logged beside it.
+    assert all(s <= a + 1e-9 for s, a in zip(scores, history["val_ap_50"], strict=True))
     best_epoch = int(np.argmax(scores)) + 1
     # The network now holds exactly the weights saved at the end of the best epoch.
     saved = DetectorTrainer(build_network(size=size, backbone="mobilenetv2", stride=16), hyper)
@@ -122,3 +132,17 @@ def test_the_run_keeps_the_epoch_with_the_best_validation_ap(tmp_path: Path) -> 
             not np.array_equal(a, b)
             for a, b in zip(network.get_weights(), last.network.get_weights(), strict=True)
         )
+
+
+def test_the_learning_rate_falls_along_a_cosine_over_the_planned_epochs() -> None:
+    samples = _samples(20, 64)
+    train = to_dataset(samples, size=64, grid=4, batch_size=8, shuffle=True, seed=5)  # 3 batches
+    steps = planned_steps(train, Hyperparameters(epochs=4))
+    assert steps == 12
+    assert planned_steps(train, Hyperparameters(epochs=4, cosine_decay=False)) is None
+    schedule = learning_rate_for(1e-3, steps)
+    rates = [float(schedule(step)) for step in (0, 6, 12)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[1] == pytest.approx(5e-4, rel=1e-3)  # half way down the cosine
+    assert rates[2] == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate_for(1e-3, None) == 1e-3
