@@ -7,17 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from amyplant.core.detector_training import (
-    DEFAULT_BACKBONE,
-    DEFAULT_EPOCHS,
-    DEFAULT_EXPANSION,
-    DEFAULT_SEED,
-    DEFAULT_SIZE,
-    DEFAULT_STRIDE,
-    SIZE_MULTIPLE,
-    Backbone,
-    Stride,
-)
+from amyplant.core import detector_training as defaults
 
 FRAME_KEY_PREFIX = "amyplant:frame:"
 
@@ -57,12 +47,14 @@ class TrainingRequest(Message):
     schema_version: Literal[1] = 1
     job_id: Annotated[str, Field(pattern=r"^[a-f0-9]{8,32}$")]
     dataset: Annotated[str, Field(min_length=1, description="Dataset folder (images + LabelMe JSON).")]
-    epochs: Annotated[int, Field(ge=1, le=1000)] = DEFAULT_EPOCHS
-    backbone: Backbone = DEFAULT_BACKBONE
-    size: Annotated[int, Field(ge=64, le=1024, multiple_of=SIZE_MULTIPLE)] = DEFAULT_SIZE
-    stride: Stride = Field(DEFAULT_STRIDE, description="Cell size of the detector's heads, in input pixels.")
-    expansion: Annotated[int, Field(ge=1, le=200)] = DEFAULT_EXPANSION
-    seed: int = DEFAULT_SEED
+    epochs: Annotated[int, Field(ge=1, le=1000)] = defaults.DEFAULT_EPOCHS
+    backbone: defaults.Backbone = defaults.DEFAULT_BACKBONE
+    size: Annotated[int, Field(ge=64, le=1024, multiple_of=defaults.SIZE_MULTIPLE)] = defaults.DEFAULT_SIZE
+    stride: defaults.Stride = Field(
+        defaults.DEFAULT_STRIDE, description="Cell size of the detector's heads, in input pixels."
+    )
+    expansion: Annotated[int, Field(ge=1, le=200)] = defaults.DEFAULT_EXPANSION
+    seed: int = defaults.DEFAULT_SEED
     force: bool = False
 
 

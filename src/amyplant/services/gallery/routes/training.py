@@ -9,17 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from amyplant.core.detector_training import (
-    DEFAULT_BACKBONE,
-    DEFAULT_EPOCHS,
-    DEFAULT_EXPANSION,
-    DEFAULT_SEED,
-    DEFAULT_SIZE,
-    DEFAULT_STRIDE,
-    SIZE_MULTIPLE,
-    Backbone,
-    Stride,
-)
+from amyplant.core import detector_training as defaults
 from amyplant.core.messages import TrainingRequest
 from amyplant.services.gallery.dependencies import AdminKey, Context, ReadKey
 from amyplant.services.gallery.errors import GalleryError, error_responses
@@ -33,14 +23,16 @@ class TrainingStart(BaseModel):
     """What to train; the dataset is a folder of images with LabelMe JSON on the trainer's machine."""
 
     dataset: str = Field(examples=["/var/lib/amyplant/datasets/front_door"])
-    epochs: int = Field(DEFAULT_EPOCHS, ge=1, le=1000)
-    backbone: Backbone = DEFAULT_BACKBONE
-    size: int = Field(DEFAULT_SIZE, ge=64, le=1024, multiple_of=SIZE_MULTIPLE)
-    stride: Stride = Field(DEFAULT_STRIDE, description="Cell size of the heads (8 finds smaller faces).")
-    expansion: int = Field(
-        DEFAULT_EXPANSION, ge=1, le=200, description="Augmented copies of each training image."
+    epochs: int = Field(defaults.DEFAULT_EPOCHS, ge=1, le=1000)
+    backbone: defaults.Backbone = defaults.DEFAULT_BACKBONE
+    size: int = Field(defaults.DEFAULT_SIZE, ge=64, le=1024, multiple_of=defaults.SIZE_MULTIPLE)
+    stride: defaults.Stride = Field(
+        defaults.DEFAULT_STRIDE, description="Cell size of the heads (8 finds smaller faces)."
     )
-    seed: int = DEFAULT_SEED
+    expansion: int = Field(
+        defaults.DEFAULT_EXPANSION, ge=1, le=200, description="Augmented copies of each training image."
+    )
+    seed: int = defaults.DEFAULT_SEED
     force: bool = Field(False, description="Publish even when not better than the served detector.")
 
 
