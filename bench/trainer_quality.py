@@ -182,16 +182,16 @@ def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[A
     }
 
 
-def compare(served: Any, candidate: Any, test: list[Any]) -> dict[str, Any]:
-    """score_detector on both, twice and interleaved (the machine is shared); the lower median is kept."""
+def compare(served: Any, candidate: Any, test: list[Any], passes: int = 2) -> dict[str, Any]:
+    """score_detector on both, `passes` times interleaved (the machine is shared); the lowest median kept."""
     from amyplant.services.trainer.gate import score_detector
 
     for serve in (served, candidate):  # tracing and first-call allocation are not a frame's cost
         predictions(serve, test[:3])
-    passes: dict[str, list[Any]] = {"served": [], "trained": []}
-    for _ in range(2):
-        passes["served"].append(score_detector(served, test))
-        passes["trained"].append(score_detector(candidate, test))
+    scored: dict[str, list[Any]] = {"served": [], "trained": []}
+    for _ in range(passes):
+        scored["served"].append(score_detector(served, test))
+        scored["trained"].append(score_detector(candidate, test))
     return {
         name: {
             "ap_50": round(scores[0].ap_50, 4),
@@ -201,8 +201,35 @@ def compare(served: Any, candidate: Any, test: list[Any]) -> dict[str, Any]:
             "images": scores[0].images,
             "faces": scores[0].faces,
         }
-        for name, scores in passes.items()
+        for name, scores in scored.items()
     }
+
+
+def rescore(args: argparse.Namespace, repo: Path, candidate_dir: Path, test: list[Any]) -> int:
+    """The timing passes again on a saved candidate, with nothing else running; one JSON line."""
+    from amyplant.models.inprocess import load_serving_function
+
+    if not candidate_dir.is_dir():
+        raise SystemExit(f"{candidate_dir}: no candidate; run without --rescore first")
+    scores = compare(
+        load_serving_function(repo / "face_detector" / "1"),
+        load_serving_function(candidate_dir),
+        test,
+        passes=args.passes,
+    )
+    report = {
+        "bench": "trainer_quality_rescore",
+        "seed": args.seed,
+        "passes": args.passes,
+        **scores,
+        "time_ratio": round(scores["trained"]["ms_per_frame"] / scores["served"]["ms_per_frame"], 3),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+    line = json.dumps(report)
+    print(line)
+    if not args.no_save:
+        args.output.write_text(line + "\n")
+    return 0
 
 
 def parse_args() -> argparse.Namespace:
@@ -243,6 +270,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--draw", type=Path, help="write every 6th test frame with its dlib boxes here")
     parser.add_argument("--prepare-only", action="store_true", help="stop after the frames are annotated")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="no training: score the candidate left in --workdir again (timing on a quiet machine)",
+    )
+    parser.add_argument("--passes", type=int, default=2, help="interleaved timing passes per detector")
     parser.add_argument("--output", type=Path, default=RESULT, help="where the JSON line is saved")
     parser.add_argument("--no-save", action="store_true", help="print only; leave the results file alone")
     return parser.parse_args()
@@ -278,6 +311,8 @@ def main() -> int:
         faces = {name: sum(len(a.faces) for a in items) for name, items in data.items()}
         print(json.dumps({"workdir": str(workdir), "splits": splits, "faces": faces, "dlib": annotator}))
         return 0
+    if args.rescore:
+        return rescore(args, repo, workdir / "candidate", data["test"])
 
     hyper = Hyperparameters(
         size=args.size,
