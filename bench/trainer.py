@@ -1,6 +1,6 @@
 """Trainer speed: albumentations images/s and training step time per backbone, side by side; one JSON line.
 
-Usage: python bench/trainer.py [--size 256] [--batch 16] [--steps 5] [--warmup 2] [--frames 40].
+Usage: python bench/trainer.py [--size 192] [--batch 16] [--steps 5] [--warmup 2] [--frames 40].
 Augmentation runs `augment.py`'s pipeline on real frames of ../shared/data/video/short_hamilton_clip.mp4
 (generated images when the data is absent), with their faces boxed by a fixed centred rectangle: the
 pipeline's cost does not depend on where the boxes are. Training steps run the trainer's own custom
@@ -24,9 +24,10 @@ import cv2
 import keras
 import numpy as np
 
+from amyplant.core import detector_training as defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = Path("video") / "short_hamilton_clip.mp4"
-BACKBONES = ("blazeface", "mobilenetv2", "vgg16")
 
 
 def shared_data() -> Path | None:
@@ -133,7 +134,9 @@ def step_times(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=192, help="network input (the trainer's default)")
+    parser.add_argument(
+        "--size", type=int, default=defaults.DEFAULT_SIZE, help="network input (the trainer's default)"
+    )
     parser.add_argument("--batch", type=int, default=16, help="batch size (the trainer's default)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per backbone")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (tracing, allocation)")
@@ -149,7 +152,7 @@ def main() -> int:
     frames, source = clip_frames(args.frames)
     rate, samples = augmentation_rate(frames, args.size, args.augment_seconds)
     figures: dict[str, Any] = {"augment_images_per_s": round(rate, 1)}
-    for backbone in BACKBONES:
+    for backbone in defaults.BACKBONES:
         seconds = step_times(backbone, samples, args.size, args.batch, args.steps, args.warmup)
         median = statistics.median(seconds) * 1000
         figures[f"{backbone}_ms_per_batch"] = round(median, 1)

@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from amyplant.core import detector_training as defaults
 from trainer_quality_labels import draw_boxes, write_corrected, write_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,18 +242,18 @@ def parse_args() -> argparse.Namespace:
         "--models", type=Path, default=Path(configured) if configured else ROOT / ".cache" / "test-models"
     )
     parser.add_argument("--workdir", type=Path, help="frames, annotations, checkpoints (default: a temp dir)")
-    parser.add_argument("--size", type=int, default=192)
-    parser.add_argument("--backbone", choices=["blazeface", "mobilenetv2", "vgg16"], default="blazeface")
-    parser.add_argument("--stride", type=int, choices=[8, 16], default=8)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--expansion", type=int, default=30)
+    parser.add_argument("--size", type=int, default=defaults.DEFAULT_SIZE)
+    parser.add_argument("--backbone", choices=defaults.BACKBONES, default=defaults.DEFAULT_BACKBONE)
+    parser.add_argument("--stride", type=int, choices=defaults.STRIDES, default=defaults.DEFAULT_STRIDE)
+    parser.add_argument("--epochs", type=int, default=defaults.DEFAULT_EPOCHS)
+    parser.add_argument("--expansion", type=int, default=defaults.DEFAULT_EXPANSION)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument(
         "--constant-learning-rate", action="store_true", help="no cosine decay over the planned epochs"
     )
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")
     parser.add_argument("--gap", type=int, default=6, help="train/validation frames kept this far from test")
     parser.add_argument("--upsample", type=int, default=1, help="dlib CNN upsampling of the test frames")
