@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +15,7 @@ from amyplant.services.trainer.export import ExportedDetector
 from amyplant.services.trainer.fitting import (
     DetectorTrainer,
     Hyperparameters,
+    early_stopping,
     fit,
     learning_rate_for,
     make_deterministic,
@@ -146,3 +148,27 @@ def test_the_learning_rate_falls_along_a_cosine_over_the_planned_epochs() -> Non
     assert rates[1] == pytest.approx(5e-4, rel=1e-3)  # half way down the cosine
     assert rates[2] == pytest.approx(0.0, abs=1e-9)
     assert learning_rate_for(1e-3, None) == 1e-3
+
+
+def _epochs_run(stopper: keras.callbacks.EarlyStopping, val_losses: list[float]) -> int:
+    """Drives Keras' own callback with a history of validation losses, as fit() would."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stopper.set_model(model)
+    model.stop_training = False
+    stopper.on_train_begin()
+    for epoch, value in enumerate(val_losses):
+        stopper.on_epoch_end(epoch, {"val_loss": value})
+        if model.stop_training:
+            return epoch + 1
+    return len(val_losses)
+
+
+def test_early_stopping_waits_for_the_late_part_of_the_cosine() -> None:
+    rising = [0.6, 0.7, 0.8, 0.84, 0.9, 0.95, 1.0, 1.1, 1.2, 1.3]  # seed 1234's first four, then on
+    cosine = Hyperparameters(epochs=10, patience=3)
+    # Watched from epoch 7 (0-based 6): the earliest stop is after epoch 10, so the cosine finishes.
+    assert _epochs_run(early_stopping(cosine, "val_loss"), rising) == 10
+    longer = Hyperparameters(epochs=30, patience=3)
+    assert _epochs_run(early_stopping(longer, "val_loss"), rising * 3) == 24  # watched from 21st, +3
+    constant = Hyperparameters(epochs=10, patience=3, cosine_decay=False)
+    assert _epochs_run(early_stopping(constant, "val_loss"), rising) == 4
