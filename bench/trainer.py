@@ -105,7 +105,7 @@ class StepTimer(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def step_times(
-    backbone: str, samples: list[Any], size: int, batch: int, steps: int, warmup: int
+    backbone: defaults.Backbone, samples: list[Any], size: int, batch: int, steps: int, warmup: int
 ) -> list[float]:
     """Seconds per training step of the trainer's train_step on real augmented batches."""
     import tensorflow as tf
@@ -116,7 +116,7 @@ def step_times(
 
     keras.utils.set_random_seed(0)
     hyper = Hyperparameters(size=size, backbone=backbone, batch_size=batch)
-    network = build_network(size=size, backbone=backbone, stride=hyper.stride)  # type: ignore[arg-type]
+    network = build_network(size=size, backbone=backbone, stride=hyper.stride)
     trainer = DetectorTrainer(network, hyper)
     trainer.compile(optimizer=keras.optimizers.Adam(hyper.learning_rate))
     grid = size // hyper.stride

@@ -16,6 +16,8 @@ from amyplant.core.detector_training import (
     DEFAULT_SEED,
     DEFAULT_SIZE,
     DEFAULT_STRIDE,
+    Backbone,
+    Stride,
 )
 from amyplant.services.trainer.labelme import Annotation
 from amyplant.services.trainer.losses import detector_losses
@@ -30,8 +32,8 @@ class Hyperparameters:
     """Everything that shapes a training run; recorded in the published model's manifest."""
 
     size: int = DEFAULT_SIZE
-    backbone: str = DEFAULT_BACKBONE
-    stride: int = DEFAULT_STRIDE
+    backbone: Backbone = DEFAULT_BACKBONE
+    stride: Stride = DEFAULT_STRIDE
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = 16
     learning_rate: float = 1e-3

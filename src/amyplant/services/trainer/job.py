@@ -97,7 +97,7 @@ def run_training(
         if validation_samples
         else None
     )
-    network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)  # type: ignore[arg-type]
+    network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)
     cancel = CancelCallback(should_stop, report)
     history = fit(
         network,
@@ -131,6 +131,6 @@ def manifest_record(
         "dataset_sha256": outcome.dataset_hash,
         "split": {name: [a.image_path.name for a in items] for name, items in splits.items()},
         "hyperparameters": asdict(hyper),
-        "pretrained_backbone": pretrained_weights(hyper.backbone),  # type: ignore[arg-type]
+        "pretrained_backbone": pretrained_weights(hyper.backbone),
         "history": outcome.history,
     }
