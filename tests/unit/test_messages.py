@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from amyplant.core.messages import FrameMessage, MessageVersionError, decode_frame_message, frame_key
+from amyplant.core.messages import (
+    FrameMessage,
+    MessageVersionError,
+    TrainingRequest,
+    decode_frame_message,
+    frame_key,
+)
 
 
 def _message() -> FrameMessage:
@@ -42,3 +48,20 @@ def test_pixels_cannot_ride_along() -> None:
 def test_camera_ids_are_restricted_to_safe_characters() -> None:
     with pytest.raises(ValidationError):
         FrameMessage(camera_id="front door;rm", sequence=0, frame_key="k", width=1, height=1, run_id="r")
+
+
+def test_a_rest_training_body_becomes_a_training_message_with_the_same_options() -> None:
+    from amyplant.services.gallery.routes.training import TrainingStart
+
+    body = TrainingStart(dataset="/data/front_door", epochs=3, stride=16, size=160)
+    request = TrainingRequest(job_id="abcdef12", **body.model_dump())
+    assert (request.epochs, request.stride, request.size, request.dataset) == (3, 16, 160, "/data/front_door")
+    assert request.backbone == "blazeface" and request.force is False
+
+
+@pytest.mark.parametrize(
+    "options", [{"size": 200}, {"stride": 4}, {"backbone": "resnet"}, {"epochs": 0}, {"expansion": 0}]
+)
+def test_training_options_out_of_range_are_refused(options: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        TrainingRequest(job_id="abcdef12", dataset="/data", **options)

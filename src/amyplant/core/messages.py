@@ -40,22 +40,13 @@ class FrameMessage(Message):
     run_id: Annotated[str, Field(min_length=1, description="Identifies one capture run; resets tracking.")]
 
 
-class TrainingRequest(Message):
+class TrainingRequest(Message, defaults.TrainingOptions):
     """Ask the trainer to train a detector on a dataset folder."""
 
     kind: Literal["training"] = "training"
     schema_version: Literal[1] = 1
     job_id: Annotated[str, Field(pattern=r"^[a-f0-9]{8,32}$")]
     dataset: Annotated[str, Field(min_length=1, description="Dataset folder (images + LabelMe JSON).")]
-    epochs: Annotated[int, Field(ge=1, le=1000)] = defaults.DEFAULT_EPOCHS
-    backbone: defaults.Backbone = defaults.DEFAULT_BACKBONE
-    size: Annotated[int, Field(ge=64, le=1024, multiple_of=defaults.SIZE_MULTIPLE)] = defaults.DEFAULT_SIZE
-    stride: defaults.Stride = Field(
-        defaults.DEFAULT_STRIDE, description="Cell size of the detector's heads, in input pixels."
-    )
-    expansion: Annotated[int, Field(ge=1, le=200)] = defaults.DEFAULT_EXPANSION
-    seed: int = defaults.DEFAULT_SEED
-    force: bool = False
 
 
 class MessageVersionError(ValueError):

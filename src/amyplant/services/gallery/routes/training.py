@@ -19,21 +19,10 @@ from amyplant.services.trainer.status_store import TrainingStatusStore
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
 
-class TrainingStart(BaseModel):
+class TrainingStart(defaults.TrainingOptions):
     """What to train; the dataset is a folder of images with LabelMe JSON on the trainer's machine."""
 
     dataset: str = Field(examples=["/var/lib/amyplant/datasets/front_door"])
-    epochs: int = Field(defaults.DEFAULT_EPOCHS, ge=1, le=1000)
-    backbone: defaults.Backbone = defaults.DEFAULT_BACKBONE
-    size: int = Field(defaults.DEFAULT_SIZE, ge=64, le=1024, multiple_of=defaults.SIZE_MULTIPLE)
-    stride: defaults.Stride = Field(
-        defaults.DEFAULT_STRIDE, description="Cell size of the heads (8 finds smaller faces)."
-    )
-    expansion: int = Field(
-        defaults.DEFAULT_EXPANSION, ge=1, le=200, description="Augmented copies of each training image."
-    )
-    seed: int = defaults.DEFAULT_SEED
-    force: bool = Field(False, description="Publish even when not better than the served detector.")
 
 
 class TrainingJob(BaseModel):
