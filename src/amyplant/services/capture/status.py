@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import redis
@@ -29,18 +30,7 @@ class CameraStatus(BaseModel):
 
     @classmethod
     def from_stats(cls, stats: CameraStats, *, now: float | None = None) -> CameraStatus:
-        return cls(
-            camera_id=stats.camera_id,
-            state=stats.state,
-            reason=stats.reason,
-            captured=stats.captured,
-            queued=stats.queued,
-            dropped=stats.dropped,
-            reconnects=stats.reconnects,
-            pending=stats.pending,
-            collected=stats.collected,
-            updated_at=now or time.time(),
-        )
+        return cls(**dataclasses.asdict(stats), updated_at=now or time.time())
 
 
 def publish_statuses(client: redis.Redis, stats: list[CameraStats], *, ttl_s: int) -> None:
