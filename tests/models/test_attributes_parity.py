@@ -18,8 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from amyplant.models.builders import attributes
 from amyplant.models.builders.onnx_rebuild import OnnxNetwork, UnsupportedOnnxError, read_onnx
+from tests.models.saved import Serve, save_and_load, signature_caller
 
-Serve = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 TOLERANCE = 1e-4
 
 
@@ -27,19 +27,12 @@ TOLERANCE = 1e-4
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     """The model built, written with tf.saved_model.save, and loaded back, with what build() returned."""
     built = attributes.build()
-    path = tmp_path_factory.mktemp("face_attributes") / "1"
-    tf.saved_model.save(built.module, str(path), signatures={"serving_default": built.module.serve})
-    return built, tf.saved_model.load(str(path))
+    return built, save_and_load(built, tmp_path_factory.mktemp("face_attributes"))
 
 
 @pytest.fixture(scope="module")
 def serve(saved: tuple[Any, Any]) -> Serve:
-    function = saved[1].signatures["serving_default"]
-
-    def call(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
-
-    return call
+    return signature_caller(saved[1])
 
 
 @pytest.fixture(scope="module")

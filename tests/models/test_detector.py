@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from amyplant.models.builders import detector
 from amyplant.models.builders.check_images import images_under, read_rgb
 from amyplant.models.builders.detector_check import PackageDetector, match
 from amyplant.models.builders.tflite_reader import TfliteNetwork, read_tflite
+from tests.models.saved import Serve, save_and_load, signature_caller
 
-Serve = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 NETWORK_TOLERANCE = 1e-3  # raw regressor/logit units; float16 weights widened the same way on both sides
 BOX_TOLERANCE = 1.5  # pixels; the package rounds the letterbox offset, we keep it exact (<= 0.5 px)
 SCORE_TOLERANCE = 0.02
@@ -30,20 +29,12 @@ def built() -> Any:
 @pytest.fixture(scope="module")
 def loaded(built: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The SavedModel written the way the model repository writes it, loaded back from disk."""
-    path = tmp_path_factory.mktemp("face_detector") / "1"
-    tf.saved_model.save(built.module, str(path), signatures={"serving_default": built.module.serve})
-    return tf.saved_model.load(str(path))
+    return save_and_load(built, tmp_path_factory.mktemp("face_detector"))
 
 
 @pytest.fixture(scope="module")
 def serve(loaded: Any) -> Serve:
-    function = loaded.signatures["serving_default"]
-
-    def call(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
-
-    return call
+    return signature_caller(loaded)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from amyplant.models.builders import embedder
 from amyplant.models.builders.dlib_format import DlibFormatError, DlibStream, read_network, read_network_file
 from amyplant.models.builders.embedder_check import dlib_descriptors
 from tests.models.chips import probe_chips, synthetic_chips, tiled
+from tests.models.saved import Serve, save_and_load, signature_caller
 
-Serve = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 MIN_CHIPS = 50
 MAX_ABS_DIFF = 1e-3
 TIMED_BATCHES = (1, 8, 32)
@@ -32,20 +32,12 @@ def built() -> Any:
 @pytest.fixture(scope="module")
 def loaded(built: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The SavedModel written the way the model repository writes it, loaded back from disk."""
-    path = tmp_path_factory.mktemp("face_embedder") / "1"
-    tf.saved_model.save(built.module, str(path), signatures={"serving_default": built.module.serve})
-    return tf.saved_model.load(str(path))
+    return save_and_load(built, tmp_path_factory.mktemp("face_embedder"))
 
 
 @pytest.fixture(scope="module")
 def serve(loaded: Any) -> Serve:
-    function = loaded.signatures["serving_default"]
-
-    def call(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
-
-    return call
+    return signature_caller(loaded)
 
 
 def test_built_model_describes_itself(built: Any) -> None:
