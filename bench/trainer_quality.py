@@ -127,9 +127,16 @@ def train_candidate(
 
     make_deterministic(hyper.seed)
     grid = hyper.size // hyper.stride
-    train_samples = expand(train, size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
+    close_ups = hyper.close_up_share
+    train_samples = expand(
+        train, size=hyper.size, factor=hyper.expansion, seed=hyper.seed, close_up_share=close_ups
+    )
     validation_samples = expand(
-        validation, size=hyper.size, factor=max(1, hyper.expansion // 5), seed=hyper.seed + 1
+        validation,
+        size=hyper.size,
+        factor=max(1, hyper.expansion // 5),
+        seed=hyper.seed + 1,
+        close_up_share=close_ups,
     )
     batches = {"batch_size": hyper.batch_size, "grid": grid, "size": hyper.size, "seed": hyper.seed}
     network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)
@@ -267,6 +274,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--constant-learning-rate", action="store_true", help="no cosine decay over the planned epochs"
     )
+    parser.add_argument(
+        "--close-up-share", type=float, default=0.0, help="share of augmented samples that are close-ups"
+    )
     parser.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")
     parser.add_argument("--gap", type=int, default=6, help="train/validation frames kept this far from test")
@@ -339,6 +349,7 @@ def main() -> int:
         cosine_decay=not args.constant_learning_rate,
         patience=args.patience,
         expansion=args.expansion,
+        close_up_share=args.close_up_share,
         seed=args.seed,
     )
     started = time.perf_counter()

@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from amyplant.services.trainer.augment import AugmentedSample, expand
+from amyplant.services.trainer.augment import (
+    CLOSE_UP_SPAN,
+    AugmentedSample,
+    augment_once,
+    close_up_window,
+    expand,
+    make_close_up,
+)
 from amyplant.services.trainer.labelme import Annotation, FaceBox
 from amyplant.services.trainer.split import SplitPlan, split_by_blocks
 from amyplant.services.trainer.targets import encode_targets
@@ -69,6 +76,58 @@ def test_augmented_boxes_still_enclose_the_face(tmp_path: Path) -> None:
         assert sample.has_landmarks[0] and eyes[0] < eyes[1], (
             "image-left eye must stay on the left after a flip"
         )
+
+
+@pytest.mark.parametrize(
+    "face", [(120, 50, 180, 110), (0, 0, 40, 30), (260, 170, 300, 200), (10, 5, 290, 195)]
+)
+def test_a_close_up_window_holds_the_face_at_the_frame_aspect(face: tuple[int, int, int, int]) -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        x1, y1, x2, y2 = close_up_window(face, 200, 300, rng)
+        assert 0 <= x1 < x2 <= 300 and 0 <= y1 < y2 <= 200
+        assert x1 <= face[0] and y1 <= face[1] and face[2] <= x2 and face[3] <= y2
+        assert (x2 - x1) / (y2 - y1) == pytest.approx(1.5, abs=0.05)
+        span = max(face[2] - face[0], face[3] - face[1]) / (x2 - x1)
+        # The face spans CLOSE_UP_SPAN of the window, unless the window had to be the whole frame.
+        assert CLOSE_UP_SPAN[0] - 0.02 <= span <= CLOSE_UP_SPAN[1] + 0.02 or (x2 - x1) == 300
+
+
+def test_a_close_up_sample_enlarges_the_face_and_keeps_box_and_landmarks_on_it(tmp_path: Path) -> None:
+    scene = _scene(tmp_path)
+    bgr = cv2.imread(str(scene.image_path))
+    assert bgr is not None
+    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng(0)
+    window = close_up_window((120, 50, 180, 110), 200, 300, rng)
+    sample = augment_once(image, scene, make_close_up(96, window, seed=1), rng)
+    x1, y1, x2, y2 = sample.boxes[0] * 96
+    assert CLOSE_UP_SPAN[0] - 0.02 <= (x2 - x1) / 96 <= CLOSE_UP_SPAN[1] + 0.02  # the square was 0.2 wide
+    inside = sample.image[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2].astype(float).mean()
+    assert inside > 150
+    assert sample.has_landmarks[0]
+    points = sample.landmarks[0] * 96
+    assert (points[:, 0] > x1).all() and (points[:, 0] < x2).all()
+    assert (points[:, 1] > y1).all() and (points[:, 1] < y2).all()
+
+
+def test_close_ups_enlarge_a_small_face_in_every_sample_asked(tmp_path: Path) -> None:
+    image = np.full((200, 300, 3), 60, np.uint8)
+    image[80:110, 200:230] = 255  # a 30-pixel face: a tenth of the frame's width
+    cv2.imwrite(str(tmp_path / "small.png"), image)
+    scene = Annotation(
+        image_path=tmp_path / "small.png", width=300, height=200, faces=[FaceBox(200, 80, 230, 110)]
+    )
+
+    def spans(share: float) -> list[float]:
+        samples = expand([scene], size=96, factor=20, seed=2, close_up_share=share)
+        return [float(s.boxes[0, 2] - s.boxes[0, 0]) for s in samples if len(s.boxes)]
+
+    def close_up(span: float) -> bool:
+        return CLOSE_UP_SPAN[0] - 0.02 <= span <= CLOSE_UP_SPAN[1] + 0.02
+
+    assert len(spans(1.0)) == 20 and all(close_up(span) for span in spans(1.0))
+    assert not all(close_up(span) for span in spans(0.0))
 
 
 def test_targets_mark_the_cell_of_the_face_centre(tmp_path: Path) -> None:

@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=defaults.DEFAULT_EXPANSION,
         help="augmented copies of each training image",
     )
+    train.add_argument(
+        "--close-up-share",
+        type=float,
+        default=0.0,
+        help="share of augmented samples that are close-ups of one face (for cameras people walk up to)",
+    )
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     train.add_argument("--block", type=int, default=10, help="consecutive images kept in one split")
@@ -71,6 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         expansion=args.expansion,
+        close_up_share=args.close_up_share,
         seed=args.seed,
     )
     outcome = train_and_publish(

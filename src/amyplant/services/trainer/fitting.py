@@ -54,6 +54,8 @@ class Hyperparameters:
     # a run at its 4th of 10 epochs, before the low-rate epochs that settled every other run.
     early_stopping_start: float = 2 / 3
     expansion: int = DEFAULT_EXPANSION
+    # Share of augmented samples that are close-ups of one face (augment.py; off by default, see there).
+    close_up_share: float = 0.0
     seed: int = DEFAULT_SEED
 
 

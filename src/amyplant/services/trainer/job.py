@@ -73,10 +73,17 @@ def run_training(
     splits = split_by_blocks(list(dataset.annotations), plan or SplitPlan(seed=hyper.seed))
     report("split", {name: len(items) for name, items in splits.items()})
     grid = hyper.size // hyper.stride
-    train_samples = expand(splits["train"], size=hyper.size, factor=hyper.expansion, seed=hyper.seed)
+    close_ups = hyper.close_up_share
+    train_samples = expand(
+        splits["train"], size=hyper.size, factor=hyper.expansion, seed=hyper.seed, close_up_share=close_ups
+    )
     validation_samples = (
         expand(
-            splits["validation"], size=hyper.size, factor=max(1, hyper.expansion // 5), seed=hyper.seed + 1
+            splits["validation"],
+            size=hyper.size,
+            factor=max(1, hyper.expansion // 5),
+            seed=hyper.seed + 1,
+            close_up_share=close_ups,
         )
         if splits["validation"]
         else []
