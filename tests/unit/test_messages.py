@@ -60,7 +60,15 @@ def test_a_rest_training_body_becomes_a_training_message_with_the_same_options()
 
 
 @pytest.mark.parametrize(
-    "options", [{"size": 200}, {"stride": 4}, {"backbone": "resnet"}, {"epochs": 0}, {"expansion": 0}]
+    "options",
+    [
+        {"size": 200},
+        {"stride": 4},
+        {"backbone": "resnet"},
+        {"epochs": 0},
+        {"expansion": 0},
+        {"close_up_share": 1.5},
+    ],
 )
 def test_training_options_out_of_range_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValidationError):

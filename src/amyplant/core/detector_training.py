@@ -40,5 +40,9 @@ class TrainingOptions(BaseModel):
     expansion: Annotated[int, Field(ge=1, le=200, description="Augmented copies of each training image.")] = (
         DEFAULT_EXPANSION
     )
+    close_up_share: Annotated[
+        float,
+        Field(ge=0.0, le=1.0, description="Share of augmented samples that are close-ups of one face."),
+    ] = 0.0
     seed: int = DEFAULT_SEED
     force: bool = Field(False, description="Publish even when not better than the served detector.")

@@ -46,6 +46,7 @@ def run_request(
         size=request.size,
         stride=request.stride,
         expansion=request.expansion,
+        close_up_share=request.close_up_share,
         seed=request.seed,
     )
     state_dir = settings.common.state_dir
