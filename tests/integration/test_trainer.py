@@ -8,7 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import redis
 
+from amyplant.core.messages import TrainingRequest
+from amyplant.core.settings import CommonSettings, Environment, TrainerSettings
 from amyplant.models import repository
 from amyplant.models.inprocess import InProcessRuntime, load_serving_function
 from amyplant.services.trainer.datasets import load_dataset, pre_annotate
@@ -16,6 +19,8 @@ from amyplant.services.trainer.fitting import Hyperparameters
 from amyplant.services.trainer.labelme import Annotation, FaceBox, write_annotation
 from amyplant.services.trainer.publishing import train_and_publish
 from amyplant.services.trainer.split import SplitPlan
+from amyplant.services.trainer.status_store import TrainingStatusStore
+from amyplant.services.trainer.tasks import run_request
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +71,7 @@ def _generated_scenes(source: Path, folder: Path, runtime: InProcessRuntime, *, 
 
 
 def test_trainer_builds_trains_exports_and_gates(
-    shared_data: Path, built_model_repo: Path, tmp_path: Path
+    shared_data: Path, built_model_repo: Path, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     repo = _served_repo(built_model_repo, tmp_path)
     dataset_dir = tmp_path / "dataset"
@@ -104,17 +109,26 @@ def test_trainer_builds_trains_exports_and_gates(
     assert outputs["boxes"].shape[1:] == (4,) and outputs["landmarks"].shape[1:] == (5, 2)
     assert outputs["scores"].shape == (outputs["boxes"].shape[0],)
 
-    # Published by force, the new version is what the in-process runtime serves, and rollback undoes it.
-    forced = train_and_publish(
-        dataset_dir,
-        repo=repo,
-        workdir=tmp_path / "forced",
-        force=True,
-        hyper=Hyperparameters(size=128, backbone="blazeface", epochs=1, batch_size=16, expansion=2, seed=11),
-        plan=SplitPlan(validation=0.15, test=0.2, block=5, seed=11),
-        verbose=0,
+    # Published by force through the Celery task's own function (its state recorded in Redis), the new
+    # version is what the in-process runtime serves, and rollback undoes it.
+    store = TrainingStatusStore(redis_client)
+    request = TrainingRequest(
+        job_id="0123abcd", dataset=str(dataset_dir), epochs=1, size=128, expansion=2, seed=11, force=True
     )
-    assert forced.published_version == 2
+    store.create(request.job_id, request.model_dump(mode="json"))
+    common = CommonSettings(
+        environment=Environment.DEVELOPMENT,
+        model_repository=repo,
+        state_dir=tmp_path / "state",
+        database_url="postgresql://unused.invalid/none",
+    )
+    assert run_request(request, settings=TrainerSettings(common=common), store=store) == {
+        "state": "done",
+        "published_version": 2,
+    }
+    recorded = store.get(request.job_id)
+    assert recorded is not None and recorded["state"] == "done" and recorded["published_version"] == 2
+    assert len(recorded["epochs"]) == 1 and recorded["gate"]["publish"] is True
     manifest = repository.read_manifest(repository.version_dir(repo, name="face_detector", version=2))
     assert manifest["extra"]["trained"]["dataset_sha256"] == dataset.content_hash()
     fresh = InProcessRuntime(repo, poll_interval_s=0.0)
