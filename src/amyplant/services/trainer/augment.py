@@ -41,7 +41,8 @@ LETTERBOX_ZOOM = (0.7, 2.6)
 # cameras that people walk right up to: collected frames rarely hold them, and the zoom above scales
 # about the frame's centre, cutting away faces off-centre. Off by default: on the clip's default split
 # a share of 0.2 raised validation AP@0.5 (0.879 -> 0.913) but lowered the validation AP over IoU
-# 0.5-0.75 (0.741 -> 0.711), and it still missed 5 of the 7 validation close-ups (docs/TRAINING.md).
+# 0.5-0.75 (0.741 -> 0.711), and it still missed 5 of the 7 validation close-ups; over four splits
+# it had no consistent effect on test AP@0.5 (-0.07 to +0.08; docs/TRAINING.md, round 5).
 CLOSE_UP_SPAN = (0.2, 0.45)
 
 
