@@ -120,23 +120,20 @@ def train_candidate(
     train: list[Any], validation: list[Any], hyper: Any, workdir: Path
 ) -> tuple[Any, dict[str, list[float]], dict[str, int]]:
     """The trainer's own steps (expand, tf.data, network, fit) on the splits chosen here, not by job.py."""
-    from amyplant.services.trainer.augment import expand
+    from amyplant.services.trainer.augment import expand_splits
     from amyplant.services.trainer.fitting import fit, make_deterministic
     from amyplant.services.trainer.network import build_network
     from amyplant.services.trainer.pipeline_data import to_dataset
 
     make_deterministic(hyper.seed)
     grid = hyper.size // hyper.stride
-    close_ups = hyper.close_up_share
-    train_samples = expand(
-        train, size=hyper.size, factor=hyper.expansion, seed=hyper.seed, close_up_share=close_ups
-    )
-    validation_samples = expand(
+    train_samples, validation_samples = expand_splits(
+        train,
         validation,
         size=hyper.size,
-        factor=max(1, hyper.expansion // 5),
-        seed=hyper.seed + 1,
-        close_up_share=close_ups,
+        expansion=hyper.expansion,
+        seed=hyper.seed,
+        close_up_share=hyper.close_up_share,
     )
     batches = {"batch_size": hyper.batch_size, "grid": grid, "size": hyper.size, "seed": hyper.seed}
     network = build_network(size=hyper.size, backbone=hyper.backbone, stride=hyper.stride)
@@ -275,7 +272,10 @@ def parse_args() -> argparse.Namespace:
         "--constant-learning-rate", action="store_true", help="no cosine decay over the planned epochs"
     )
     parser.add_argument(
-        "--close-up-share", type=float, default=0.0, help="share of augmented samples that are close-ups"
+        "--close-up-share",
+        type=float,
+        default=defaults.DEFAULT_CLOSE_UP_SHARE,
+        help="share of augmented samples that are close-ups",
     )
     parser.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
     parser.add_argument("--block", type=int, default=15, help="consecutive frames per time block")

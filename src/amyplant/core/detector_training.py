@@ -26,6 +26,8 @@ DEFAULT_EPOCHS = 10
 # Augmented copies of each training image, as in the original workflow.
 DEFAULT_EXPANSION = 30
 DEFAULT_SEED = 1234
+# Share of augmented samples that are close-ups of one face (augment.py says why it is off).
+DEFAULT_CLOSE_UP_SHARE = 0.0
 
 
 class TrainingOptions(BaseModel):
@@ -43,6 +45,6 @@ class TrainingOptions(BaseModel):
     close_up_share: Annotated[
         float,
         Field(ge=0.0, le=1.0, description="Share of augmented samples that are close-ups of one face."),
-    ] = 0.0
+    ] = DEFAULT_CLOSE_UP_SHARE
     seed: int = DEFAULT_SEED
     force: bool = Field(False, description="Publish even when not better than the served detector.")

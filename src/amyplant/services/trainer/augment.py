@@ -191,12 +191,30 @@ def expand(
         if bgr is None:
             raise ValueError(f"{annotation.image_path}: cannot be decoded")
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        height, width = image.shape[:2]
         for _ in range(factor):
             chosen = transform
             if annotation.faces and close_up_share and rng.random() < close_up_share:
                 face = annotation.faces[int(rng.integers(len(annotation.faces)))]
-                height, width = image.shape[:2]
                 window = close_up_window((face.x1, face.y1, face.x2, face.y2), height, width, rng)
                 chosen = make_close_up(size, window, seed=int(rng.integers(2**31)))
             samples.append(augment_once(image, annotation, chosen, rng))
     return samples
+
+
+def expand_splits(
+    train: list[Annotation],
+    validation: list[Annotation],
+    *,
+    size: int,
+    expansion: int,
+    seed: int,
+    close_up_share: float = 0.0,
+) -> tuple[list[AugmentedSample], list[AugmentedSample]]:
+    """Training images expanded `expansion` times, validation images `expansion / 5` times (at least
+    once, with the next seed): validation only needs enough variety for a stable loss."""
+    train_samples = expand(train, size=size, factor=expansion, seed=seed, close_up_share=close_up_share)
+    validation_samples = expand(
+        validation, size=size, factor=max(1, expansion // 5), seed=seed + 1, close_up_share=close_up_share
+    )
+    return train_samples, validation_samples

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train.add_argument(
         "--close-up-share",
         type=float,
-        default=0.0,
+        default=defaults.DEFAULT_CLOSE_UP_SHARE,
         help="share of augmented samples that are close-ups of one face (for cameras people walk up to)",
     )
     train.add_argument("--batch-size", type=int, default=16)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from amyplant.core.detector_training import (
     DEFAULT_BACKBONE,
+    DEFAULT_CLOSE_UP_SHARE,
     DEFAULT_EPOCHS,
     DEFAULT_EXPANSION,
     DEFAULT_SEED,
@@ -55,7 +56,7 @@ class Hyperparameters:
     early_stopping_start: float = 2 / 3
     expansion: int = DEFAULT_EXPANSION
     # Share of augmented samples that are close-ups of one face (augment.py; off by default, see there).
-    close_up_share: float = 0.0
+    close_up_share: float = DEFAULT_CLOSE_UP_SHARE
     seed: int = DEFAULT_SEED
 
 

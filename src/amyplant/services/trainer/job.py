@@ -63,7 +63,7 @@ def run_training(
     verbose: int = 1,
 ) -> tuple[keras.Model, TrainingOutcome, dict[str, list[Any]]]:
     """Train a candidate detector; returns the network, the outcome and the split annotations."""
-    from amyplant.services.trainer.augment import expand
+    from amyplant.services.trainer.augment import expand_splits
     from amyplant.services.trainer.network import build_network
     from amyplant.services.trainer.pipeline_data import to_dataset
 
@@ -73,20 +73,13 @@ def run_training(
     splits = split_by_blocks(list(dataset.annotations), plan or SplitPlan(seed=hyper.seed))
     report("split", {name: len(items) for name, items in splits.items()})
     grid = hyper.size // hyper.stride
-    close_ups = hyper.close_up_share
-    train_samples = expand(
-        splits["train"], size=hyper.size, factor=hyper.expansion, seed=hyper.seed, close_up_share=close_ups
-    )
-    validation_samples = (
-        expand(
-            splits["validation"],
-            size=hyper.size,
-            factor=max(1, hyper.expansion // 5),
-            seed=hyper.seed + 1,
-            close_up_share=close_ups,
-        )
-        if splits["validation"]
-        else []
+    train_samples, validation_samples = expand_splits(
+        splits["train"],
+        splits["validation"],
+        size=hyper.size,
+        expansion=hyper.expansion,
+        seed=hyper.seed,
+        close_up_share=hyper.close_up_share,
     )
     report("augmented", {"train": len(train_samples), "validation": len(validation_samples)})
     train = to_dataset(
