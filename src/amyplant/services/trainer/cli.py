@@ -69,23 +69,15 @@ def run_train(args: argparse.Namespace) -> int:
     from amyplant.services.trainer.publishing import train_and_publish
     from amyplant.services.trainer.split import SplitPlan
 
+    options = training_options(args)
     settings = TrainerSettings()
-    hyper = Hyperparameters(
-        size=args.size,
-        stride=args.stride,
-        backbone=args.backbone,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        expansion=args.expansion,
-        close_up_share=args.close_up_share,
-        seed=args.seed,
-    )
+    hyper = Hyperparameters.from_options(options, batch_size=args.batch_size)
     outcome = train_and_publish(
         args.dataset,
         repo=args.repo or settings.common.resolved_model_repository,
         workdir=args.workdir or settings.common.state_dir / "training" / "cli",
         hyper=hyper,
-        force=args.force,
+        force=options.force,
         plan=SplitPlan(block=args.block, seed=args.seed),
     )
     print(
@@ -100,6 +92,30 @@ def run_train(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def training_options(args: argparse.Namespace) -> defaults.TrainingOptions:
+    """The run's choices checked as the REST body and the queue message are (ranges, size multiple),
+    before anything is loaded; a bad value is one line naming its option."""
+    from pydantic import ValidationError
+
+    try:
+        return defaults.TrainingOptions(
+            epochs=args.epochs,
+            backbone=args.backbone,
+            size=args.size,
+            stride=args.stride,
+            expansion=args.expansion,
+            close_up_share=args.close_up_share,
+            seed=args.seed,
+            force=args.force,
+        )
+    except ValidationError as error:
+        problems = [
+            f"--{str(problem['loc'][0]).replace('_', '-')}: {problem['msg']} (got {problem['input']!r})"
+            for problem in error.errors()
+        ]
+        raise ValueError("; ".join(problems)) from None
 
 
 def run_annotate(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from amyplant.core.detector_training import (
     DEFAULT_STRIDE,
     Backbone,
     Stride,
+    TrainingOptions,
 )
 from amyplant.services.trainer.labelme import Annotation
 from amyplant.services.trainer.losses import detector_losses
@@ -58,6 +59,20 @@ class Hyperparameters:
     # Share of augmented samples that are close-ups of one face (augment.py; off by default, see there).
     close_up_share: float = DEFAULT_CLOSE_UP_SHARE
     seed: int = DEFAULT_SEED
+
+    @classmethod
+    def from_options(cls, options: TrainingOptions, **rest: Any) -> Hyperparameters:
+        """A run's hyperparameters from a caller's validated choices (CLI, REST body or queue message)."""
+        return cls(
+            epochs=options.epochs,
+            backbone=options.backbone,
+            size=options.size,
+            stride=options.stride,
+            expansion=options.expansion,
+            close_up_share=options.close_up_share,
+            seed=options.seed,
+            **rest,
+        )
 
 
 class DetectorTrainer(keras.Model):  # type: ignore[misc]

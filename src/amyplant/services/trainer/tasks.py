@@ -40,15 +40,7 @@ def run_request(
     from amyplant.services.trainer.publishing import train_and_publish
 
     job_id = request.job_id
-    hyper = Hyperparameters(
-        epochs=request.epochs,
-        backbone=request.backbone,
-        size=request.size,
-        stride=request.stride,
-        expansion=request.expansion,
-        close_up_share=request.close_up_share,
-        seed=request.seed,
-    )
+    hyper = Hyperparameters.from_options(request)
     state_dir = settings.common.state_dir
     if store.cancel_requested(job_id):
         store.update(job_id, state="cancelled")
