@@ -54,7 +54,11 @@ def test_collection_mode_saves_every_nth_frame_named_by_camera_and_time(tmp_path
     files = sorted(dataset.iterdir())
     assert len(files) == 4  # frames 1, 4, 7 and 10
     assert all(f.name.startswith("cam1_") and f.suffix == ".jpg" for f in files)
-    brightness = [int(cv2.imread(str(f)).mean()) for f in files]
+    brightness = []
+    for f in files:
+        image = cv2.imread(str(f))
+        assert image is not None, f"cannot read {f}"
+        brightness.append(int(image.mean()))
     assert brightness == sorted(brightness)  # name order is capture order: 0, 60, 120, 180
     exposition = generate_latest(service.metrics.registry).decode()
     assert 'amyplant_frames_collected_total{camera="cam1"} 4.0' in exposition

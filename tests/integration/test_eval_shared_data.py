@@ -59,7 +59,7 @@ def test_detect_on_labelme_matches_the_xml(
     # The same boxes written as LabelMe files (absolute imagePath) must give the same figures.
     dataset = read_dlib_xml(TRUTH / "shared_faces.xml", shared_data)
     for index, entry in enumerate(dataset.images):
-        shapes = [
+        shapes: list[dict[str, object]] = [
             {
                 "label": "ignore" if ignored else "face",
                 "points": [[b[0], b[1]], [b[2], b[3]]],

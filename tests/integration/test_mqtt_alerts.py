@@ -48,7 +48,7 @@ class Listener:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._changed:
-            self.messages[message.topic] = (message.payload, bool(message.retain))
+            self.messages[message.topic] = (bytes(message.payload), bool(message.retain))
             self._changed.notify_all()
 
     def wait_for(

@@ -159,9 +159,10 @@ def test_only_the_newest_answers_are_kept(redis_client: redis.Redis) -> None:
     store = TrackStore(redis_client, results_kept=4)
     for sequence in range(10):
         apply(store, sequence)
-    fields = sorted(
-        int(f.decode().rsplit(":", 1)[1]) for f in redis_client.hkeys("amyplant:tracks:door:results")
-    )
-    assert fields == [6, 7, 8, 9]
+    fields = []
+    for field in redis_client.hkeys("amyplant:tracks:door:results"):
+        assert isinstance(field, bytes), field  # the fixture's client does not decode responses
+        fields.append(int(field.decode().rsplit(":", 1)[1]))
+    assert sorted(fields) == [6, 7, 8, 9]
     assert redis_client.llen("amyplant:tracks:door:results_order") == 4
     assert all(redis_client.ttl(key) > 0 for key in redis_client.keys("amyplant:tracks:door:*"))

@@ -50,7 +50,9 @@ def _clip_frames(video: Path, folder: Path, *, every: int) -> int:
 
 def _generated_scenes(source: Path, folder: Path, runtime: InProcessRuntime, *, count: int) -> None:
     """Scenes made by pasting a real face at known places onto noise; every third one has no face."""
-    rgb = cv2.cvtColor(cv2.imread(str(source)), cv2.COLOR_BGR2RGB)
+    bgr = cv2.imread(str(source))
+    assert bgr is not None, f"cannot read {source}"
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     detection = runtime.detect(rgb)[0]
     x1, y1, x2, y2 = (int(v) for v in detection.box)
     face = rgb[y1:y2, x1:x2]
@@ -104,7 +106,10 @@ def test_trainer_builds_trains_exports_and_gates(
     assert repository.latest_version(repo, name="face_detector") == 1
 
     candidate = load_serving_function(outcome.candidate_dir)
-    frame = cv2.cvtColor(cv2.imread(str(next(dataset_dir.glob("clip_*.jpg")))), cv2.COLOR_BGR2RGB)
+    clip = next(dataset_dir.glob("clip_*.jpg"))
+    bgr = cv2.imread(str(clip))
+    assert bgr is not None, f"cannot read {clip}"
+    frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     outputs = candidate({"image": frame})
     assert outputs["boxes"].shape[1:] == (4,) and outputs["landmarks"].shape[1:] == (5, 2)
     assert outputs["scores"].shape == (outputs["boxes"].shape[0],)

@@ -87,7 +87,9 @@ def collect_faces(data_dir: Path, *, use_cnn: bool = False) -> list[Face]:
         for rect in rects:
             centre = np.array([rect.center().x, rect.center().y], dtype=np.float64)
             # Pair each dlib rectangle with our face whose nose is nearest its centre.
-            nose_distance = np.linalg.norm(landmarks[:, 2] - centre, axis=1) if len(landmarks) else []
+            nose_distance = (
+                np.linalg.norm(landmarks[:, 2] - centre, axis=1) if len(landmarks) else np.empty(0)
+            )
             if len(nose_distance) == 0 or nose_distance.min() > rect.width() / 2:
                 continue
             face = int(np.argmin(nose_distance))
@@ -110,7 +112,8 @@ def to_chip(details: Any, points: np.ndarray) -> np.ndarray:
     pixel = (rect.right() - rect.left()) / (details.cols - 1)
     cos, sin = np.cos(details.angle), np.sin(details.angle)
     inverse_rotation = np.array([[cos, sin], [-sin, cos]])
-    return (points - centre) @ inverse_rotation.T / pixel + (details.cols - 1) / 2
+    chip = (points - centre) @ inverse_rotation.T / pixel + (details.cols - 1) / 2
+    return np.asarray(chip, dtype=np.float64)
 
 
 def fit_template(faces: list[Face]) -> np.ndarray:
@@ -120,7 +123,7 @@ def fit_template(faces: list[Face]) -> np.ndarray:
         details = dlib.get_face_chip_details(face.shape, EMBED_SIZE, EMBED_PADDING)
         chip = to_chip(details, face.landmarks)
         normalised.append(chip / (EMBED_SIZE - 1) * (1 + 2 * EMBED_PADDING) - EMBED_PADDING)
-    return np.mean(normalised, axis=0)
+    return np.asarray(np.mean(normalised, axis=0), dtype=np.float64)
 
 
 def compare_descriptors(faces: list[Face], template: np.ndarray | None = None) -> dict[str, Any]:

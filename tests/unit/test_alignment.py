@@ -27,7 +27,7 @@ def similarity(scale: float, angle: float, shift: tuple[float, float]) -> np.nda
 
 
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    return np.asarray(points @ matrix[:, :2].T + matrix[:, 2], dtype=np.float64)
 
 
 def test_umeyama_recovers_a_known_similarity() -> None:
@@ -78,7 +78,8 @@ def blob_centre(chip: np.ndarray, channel: int, near: np.ndarray) -> np.ndarray:
     ys, xs = np.mgrid[0 : chip.shape[0], 0 : chip.shape[1]]
     window = (np.abs(xs - near[0]) < 6) & (np.abs(ys - near[1]) < 6)
     weights = chip[..., channel].astype(np.float64) * window
-    return np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum()
+    centre = np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum()
+    return np.asarray(centre, dtype=np.float64)
 
 
 @pytest.mark.parametrize(("size", "padding", "scale"), [(150, 0.25, 3.0), (64, 0.2, 5.0), (150, 0.25, 0.8)])

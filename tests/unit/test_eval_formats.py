@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_bad_dlib_xml_names_file_and_line(images: Path, text: str, message: str)
         read_dlib_xml(_write(images / "bad.xml", text))
 
 
-def _labelme(shapes: list[object], image: str = "a.jpg") -> str:
+def _labelme(shapes: Sequence[object], image: str = "a.jpg") -> str:
     return json.dumps({"version": "5.2.1", "shapes": shapes, "imagePath": image, "imageData": None}, indent=1)
 
 

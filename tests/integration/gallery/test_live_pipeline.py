@@ -111,10 +111,13 @@ def test_clip_names_the_singer_in_few_events_and_nobody_wrongly(
 
     # A frame redone after a worker died (acks_late) gives the same answer and writes no second event.
     replay = messages[len(messages) // 2]
+    photo = video / "lin-manuel-miranda.png"
+    bgr = cv2.imread(str(photo))
+    assert bgr is not None, f"cannot read {photo}"
     store_frame(
         redis_client,
         key=replay.frame_key,
-        jpeg=encode_jpeg(cv2.cvtColor(cv2.imread(str(video / "lin-manuel-miranda.png")), cv2.COLOR_BGR2RGB)),
+        jpeg=encode_jpeg(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)),
         ttl_s=60,
     )
     assert processor.process(replay).outcome == "replayed"

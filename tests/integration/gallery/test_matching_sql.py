@@ -236,6 +236,7 @@ def test_the_origin_is_retaken_as_the_faces_of_a_version_double(sessions: sessio
             origin = session.execute(sa.select(EmbeddingCentre.samples, EmbeddingCentre.origin)).one()
             seen.append((int(origin[0]), np.asarray(origin[1])))
         centred = session.scalar(sa.select(PersonCentroid.centred))
+    assert centred is not None, "no person_centroids row"
     # Taken from the first face, then retaken at 2 and 4 faces (each doubling), not at 3 or 5.
     assert [count for count, _ in seen] == [1, 2, 2, 4, 4]
     np.testing.assert_allclose(seen[-1][1], 0.9 * np.mean(faces[:4], axis=0), atol=1e-5)

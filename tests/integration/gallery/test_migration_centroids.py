@@ -41,7 +41,10 @@ def array(value: object) -> np.ndarray:
 def test_upgrading_a_filled_gallery_builds_its_centroids(scratch_database: str) -> None:
     migrate(scratch_database, revision="0002")
     rng = np.random.default_rng(12)
-    samples = {1: [rng.normal(size=128).astype(np.float32) for _ in range(3)], 2: [rng.normal(size=128)]}
+    samples: dict[int, list[np.ndarray]] = {
+        1: [rng.normal(size=128).astype(np.float32) for _ in range(3)],
+        2: [rng.normal(size=128)],
+    }
     with psycopg.connect(libpq(scratch_database)) as connection:
         register_vector(connection)
         for person_id, vectors in samples.items():
@@ -58,7 +61,9 @@ def test_upgrading_a_filled_gallery_builds_its_centroids(scratch_database: str) 
     migrate(scratch_database)
     with psycopg.connect(libpq(scratch_database)) as connection:
         register_vector(connection)
-        origin, counted = connection.execute("select origin, samples from embedding_centres").fetchone()
+        centre = connection.execute("select origin, samples from embedding_centres").fetchone()
+        assert centre is not None, "the upgrade left embedding_centres empty"
+        origin, counted = centre
         rows = connection.execute(
             "select person_id, centroid, centred, samples from person_centroids order by person_id"
         ).fetchall()

@@ -143,6 +143,7 @@ def test_the_learning_rate_falls_along_a_cosine_over_the_planned_epochs() -> Non
     assert steps == 12
     assert planned_steps(train, Hyperparameters(epochs=4, cosine_decay=False)) is None
     schedule = learning_rate_for(1e-3, steps)
+    assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule), schedule
     rates = [float(schedule(step)) for step in (0, 6, 12)]
     assert rates[0] == pytest.approx(1e-3)
     assert rates[1] == pytest.approx(5e-4, rel=1e-3)  # half way down the cosine
