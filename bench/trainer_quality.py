@@ -251,6 +251,17 @@ def rescore(args: argparse.Namespace, repo: Path, candidate_dir: Path, test: lis
     return 0
 
 
+def cpu_model() -> str:
+    """The CPU's name and whether it has AVX-512: the same training code takes other kernel paths (and
+    ends in other weights) on another CPU, so a result is tied to the CPU it came from."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
+    return f"{names[0] if names else 'unknown'}{' (AVX-512)' if 'avx512f' in info else ''}"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -399,6 +410,7 @@ def main() -> int:
         "training_s": round(training_s, 1),
         "machine": {
             "cpus": os.cpu_count(),
+            "cpu": cpu_model(),
             "gpus": len(tf.config.list_physical_devices("GPU")),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "platform": platform.platform(),
