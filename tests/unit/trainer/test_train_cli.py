@@ -26,3 +26,13 @@ def test_an_option_out_of_range_is_one_line_naming_it(
     assert err.strip() == f"amyplant train: {expected}"
     # Refused before the run began: nothing was written.
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("option", ["--batch-size", "--block"])
+def test_a_count_below_one_is_refused_by_the_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", str(tmp_path), option, "0"])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must be 1 or more, not 0" in capsys.readouterr().err

@@ -9,6 +9,17 @@ from pathlib import Path
 from amyplant.core import detector_training as defaults
 
 
+def at_least_one(text: str) -> int:
+    """argparse type of the counts TrainingOptions does not carry (batch size, split block)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number is needed, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = subparsers.add_parser("train", help="train a face detector on a dataset and publish it if better")
     train.add_argument("--dataset", type=Path, required=True, help="folder of images with LabelMe JSON")
@@ -43,9 +54,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=defaults.DEFAULT_CLOSE_UP_SHARE,
         help="share of augmented samples that are close-ups of one face (for cameras people walk up to)",
     )
-    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--batch-size", type=at_least_one, default=16)
     train.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
-    train.add_argument("--block", type=int, default=10, help="consecutive images kept in one split")
+    train.add_argument(
+        "--block", type=at_least_one, default=10, help="consecutive images kept in one split"
+    )
     train.add_argument("--force", action="store_true", help="publish even if not better than the served one")
     train.set_defaults(func=run_train)
 
