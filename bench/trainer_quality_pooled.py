@@ -20,13 +20,12 @@ import numpy as np
 
 from trainer_quality import predictions, truth_boxes
 
-IOU_THRESHOLDS = (0.3, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
-
 
 def pooled_scores(workdirs: list[Path]) -> dict[str, Any]:
     from amyplant.evaluation.metrics import average_precision
     from amyplant.models.inprocess import load_serving_function
     from amyplant.services.trainer.datasets import load_dataset
+    from amyplant.services.trainer.gate import strict_average_precision
 
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"served": [], "trained": []}
     truths: list[np.ndarray] = []
@@ -37,11 +36,12 @@ def pooled_scores(workdirs: list[Path]) -> dict[str, Any]:
         pooled["trained"] += predictions(load_serving_function(workdir / "candidate"), test)
     report: dict[str, Any] = {"frames": len(truths), "faces": int(sum(len(t) for t in truths))}
     for name, found in pooled.items():
-        by_threshold = {t: float(average_precision(found, truths, iou_threshold=t)) for t in IOU_THRESHOLDS}
+        # Scored as the gate scores one split (score_detector), plus the looser IoU 0.3.
+        ap_50, ap_50_to_75 = strict_average_precision(found, truths)
         report[name] = {
-            "ap_30": round(by_threshold[0.3], 4),
-            "ap_50": round(by_threshold[0.5], 4),
-            "ap_50_to_75": round(float(np.mean([by_threshold[t] for t in IOU_THRESHOLDS[1:]])), 4),
+            "ap_30": round(float(average_precision(found, truths, iou_threshold=0.3)), 4),
+            "ap_50": round(ap_50, 4),
+            "ap_50_to_75": round(ap_50_to_75, 4),
         }
     return report
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from amyplant.core.detector_training import DEFAULT_CLOSE_UP_SHARE
 from amyplant.services.trainer.labelme import Annotation
 
 # albumentations may look for a newer release online at import time; this system never phones home.
@@ -178,7 +179,12 @@ def augment_once(
 
 
 def expand(
-    annotations: list[Annotation], *, size: int, factor: int, seed: int, close_up_share: float = 0.0
+    annotations: list[Annotation],
+    *,
+    size: int,
+    factor: int,
+    seed: int,
+    close_up_share: float = DEFAULT_CLOSE_UP_SHARE,
 ) -> list[AugmentedSample]:
     """`factor` augmented samples of every annotated image (images with no face stay as negatives);
     `close_up_share` of those of images with a face are close-ups of one of its faces."""
@@ -209,7 +215,7 @@ def expand_splits(
     size: int,
     expansion: int,
     seed: int,
-    close_up_share: float = 0.0,
+    close_up_share: float = DEFAULT_CLOSE_UP_SHARE,
 ) -> tuple[list[AugmentedSample], list[AugmentedSample]]:
     """Training images expanded `expansion` times, validation images `expansion / 5` times (at least
     once, with the next seed): validation only needs enough variety for a stable loss."""

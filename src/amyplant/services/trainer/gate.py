@@ -33,6 +33,17 @@ class DetectorScore:
     faces: int
 
 
+def strict_average_precision(
+    predictions: list[tuple[np.ndarray, np.ndarray]], truths: list[np.ndarray]
+) -> tuple[float, float]:
+    """(AP@0.5, AP averaged over STRICT_IOU_THRESHOLDS) of (boxes, scores) per image against true boxes."""
+    by_threshold = {
+        threshold: float(average_precision(predictions, truths, iou_threshold=threshold))
+        for threshold in STRICT_IOU_THRESHOLDS
+    }
+    return by_threshold[0.5], float(np.mean(list(by_threshold.values())))
+
+
 def score_detector(serve: ServeFunction, annotations: list[Annotation]) -> DetectorScore:
     """AP@0.5 (the evaluation command's metric), AP over IoU 0.5-0.75, and median time per image."""
     predictions: list[tuple[np.ndarray, np.ndarray]] = []
@@ -52,13 +63,10 @@ def score_detector(serve: ServeFunction, annotations: list[Annotation]) -> Detec
         truths.append(
             np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces], dtype=np.float32).reshape(-1, 4)
         )
-    by_threshold = {
-        threshold: float(average_precision(predictions, truths, iou_threshold=threshold))
-        for threshold in STRICT_IOU_THRESHOLDS
-    }
+    ap_50, ap_50_to_75 = strict_average_precision(predictions, truths)
     return DetectorScore(
-        ap_50=by_threshold[0.5],
-        ap_50_to_75=float(np.mean(list(by_threshold.values()))),
+        ap_50=ap_50,
+        ap_50_to_75=ap_50_to_75,
         ms_median=float(np.median(timings)) if timings else 0.0,
         images=len(annotations),
         faces=sum(len(t) for t in truths),
