@@ -243,6 +243,8 @@ def rescore(args: argparse.Namespace, repo: Path, candidate_dir: Path, test: lis
         **scores,
         **pass_ratios(scores),
         "load_average": [round(v, 2) for v in os.getloadavg()],
+        "cpu": cpu_model(),
+        "onednn_max_cpu_isa": onednn_cap(),
     }
     line = json.dumps(report)
     print(line)
@@ -260,6 +262,12 @@ def cpu_model() -> str:
         return platform.processor() or "unknown"
     names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
     return f"{names[0] if names else 'unknown'}{' (AVX-512)' if 'avx512f' in info else ''}"
+
+
+def onednn_cap() -> str:
+    """The instruction set oneDNN was capped at (ONEDNN_MAX_CPU_ISA), or "native": capped at AVX2, a CPU
+    with AVX-512 takes oneDNN's AVX2 kernels, as an AVX2-only CPU does, and trains to other weights."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
 
 
 def parse_args() -> argparse.Namespace:
@@ -411,6 +419,7 @@ def main() -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "cpu": cpu_model(),
+            "onednn_max_cpu_isa": onednn_cap(),
             "gpus": len(tf.config.list_physical_devices("GPU")),
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "platform": platform.platform(),

@@ -26,8 +26,8 @@ DEFAULT_EPOCHS = 10
 # Augmented copies of each training image, as in the original workflow.
 DEFAULT_EXPANSION = 30
 DEFAULT_SEED = 1234
-# Share of augmented samples that are close-ups of one face (augment.py says why it is off).
-DEFAULT_CLOSE_UP_SHARE = 0.0
+# Share of augmented samples that are close-ups of one face (augment.py says why, and what it cost).
+DEFAULT_CLOSE_UP_SHARE = 0.2
 
 
 class TrainingOptions(BaseModel):
