@@ -1,7 +1,8 @@
 """Trainer speed: albumentations images/s and training step time per backbone, side by side; one JSON line.
 
 Usage: python bench/trainer.py [--size 192] [--batch 16] [--steps 5] [--warmup 2] [--frames 40].
-Augmentation runs `augment.py`'s pipeline on real frames of ../shared/data/video/short_hamilton_clip.mp4
+Augmentation runs `augment.py`'s pipeline (served geometry and crops; then close-ups, timed apart, and
+the rate at the default close-up share derived from the two) on real frames of ../shared/data/video/short_hamilton_clip.mp4
 (generated images when the data is absent), with their faces boxed by a fixed centred rectangle: the
 pipeline's cost does not depend on where the boxes are. Training steps run the trainer's own custom
 train_step (combined loss, Adam) on batches of those augmented images; each figure is a median over the
@@ -89,6 +90,25 @@ def augmentation_rate(frames: list[np.ndarray], size: int, seconds: float) -> tu
     return len(samples) / elapsed, samples
 
 
+def close_up_rate(frames: list[np.ndarray], size: int, seconds: float) -> float:
+    """Close-up samples per second: each builds its own crop-and-letterbox transform around its face
+    window (augment.make_close_up), which the served-geometry samples above do not."""
+    from amyplant.services.trainer.augment import augment_once, close_up_window, make_close_up
+
+    rng = np.random.default_rng(0)
+    annotations = annotations_for(frames)
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for frame, annotation in zip(frames, annotations, strict=True):
+            face = annotation.faces[0]
+            height, width = frame.shape[:2]
+            window = close_up_window((face.x1, face.y1, face.x2, face.y2), height, width, rng)
+            augment_once(frame, annotation, make_close_up(size, window, seed=count), rng)
+            count += 1
+    return count / (time.perf_counter() - started)
+
+
 class StepTimer(keras.callbacks.Callback):  # type: ignore[misc]
     """Wall time of every training batch, taken from Keras' batch callbacks around the train_step."""
 
@@ -151,7 +171,17 @@ def main() -> int:
 
     frames, source = clip_frames(args.frames)
     rate, samples = augmentation_rate(frames, args.size, args.augment_seconds)
-    figures: dict[str, Any] = {"augment_images_per_s": round(rate, 1)}
+    close_ups = close_up_rate(frames, args.size, args.augment_seconds)
+    share = defaults.DEFAULT_CLOSE_UP_SHARE
+    figures: dict[str, Any] = {
+        "augment_images_per_s": round(rate, 1),
+        "close_up_images_per_s": round(close_ups, 1),
+        # What expand() yields at the default close-up share, from the two measured rates.
+        "augment_images_per_s_at_default_close_up_share": round(
+            1 / ((1 - share) / rate + share / close_ups), 1
+        ),
+        "default_close_up_share": share,
+    }
     for backbone in defaults.BACKBONES:
         seconds = step_times(backbone, samples, args.size, args.batch, args.steps, args.warmup)
         median = statistics.median(seconds) * 1000
