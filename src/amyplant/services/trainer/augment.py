@@ -42,8 +42,9 @@ LETTERBOX_ZOOM = (0.7, 2.6)
 # longer side. For cameras that people walk right up to: collected frames rarely hold them, and the
 # zoom above scales about the frame's centre, cutting away faces off-centre. Why on: on the clip's
 # default split, whose test close-ups no training frame holds, the same code without them met the
-# served detector's AP@0.5 on one CPU (0.894 against 0.845) and missed it on another (0.841); with a
-# share of 0.2 it met on both kernel paths tried here (0.925 and 0.923), and on three more splits.
+# served detector's AP@0.5 (0.845) on two CPU kernel paths of three (0.894, 0.882) and missed it on
+# the third (0.841); with a share of 0.2 it met on both paths tried (0.925, 0.923), and so did three
+# more splits.
 # Not an untouched choice: those test figures had been seen when it was made (docs/TRAINING.md,
 # round 7). Round 5 had left it off on that split's validation alone (AP@0.5 0.879 -> 0.913, AP over
 # IoU 0.5-0.75 0.741 -> 0.711).
