@@ -5,9 +5,9 @@ Augmentation runs `augment.py`'s pipeline (served geometry and crops; then close
 the rate at the default close-up share derived from the two) on real frames of
 ../shared/data/video/short_hamilton_clip.mp4 (generated images when the data is absent), with their
 faces boxed by a fixed centred rectangle: the pipeline's cost does not depend on where the boxes are.
-Training steps run the trainer's own custom
-train_step (combined loss, Adam) on batches of those augmented images; each figure is a median over the
-timed steps after warm-up. Backbones start from random weights unless Keras' ImageNet files are cached.
+Training steps run the trainer's own custom train_step (combined loss, Adam) on batches of those
+augmented images; each figure is a median over the timed steps after warm-up. Backbones start from
+random weights unless Keras' ImageNet files are cached.
 """
 
 from __future__ import annotations
