@@ -56,9 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     train.add_argument("--batch-size", type=at_least_one, default=16)
     train.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED)
-    train.add_argument(
-        "--block", type=at_least_one, default=10, help="consecutive images kept in one split"
-    )
+    train.add_argument("--block", type=at_least_one, default=10, help="consecutive images kept in one split")
     train.add_argument("--force", action="store_true", help="publish even if not better than the served one")
     train.set_defaults(func=run_train)
 
