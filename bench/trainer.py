@@ -93,8 +93,8 @@ def augmentation_rate(frames: list[np.ndarray], size: int, seconds: float) -> tu
 
 def close_up_rate(frames: list[np.ndarray], size: int, seconds: float) -> float:
     """Close-up samples per second: each builds its own crop-and-letterbox transform around its face
-    window (augment.make_close_up), which the served-geometry samples above do not."""
-    from amyplant.services.trainer.augment import augment_once, close_up_window, make_close_up
+    window (augment.close_up_transform, as expand() does), which the samples above do not."""
+    from amyplant.services.trainer.augment import augment_once, close_up_transform
 
     rng = np.random.default_rng(0)
     annotations = annotations_for(frames)
@@ -102,10 +102,9 @@ def close_up_rate(frames: list[np.ndarray], size: int, seconds: float) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         for frame, annotation in zip(frames, annotations, strict=True):
-            face = annotation.faces[0]
             height, width = frame.shape[:2]
-            window = close_up_window((face.x1, face.y1, face.x2, face.y2), height, width, rng)
-            augment_once(frame, annotation, make_close_up(size, window, seed=count), rng)
+            chosen = close_up_transform(annotation.faces[0], height, width, size, rng)
+            augment_once(frame, annotation, chosen, rng)
             count += 1
     return count / (time.perf_counter() - started)
 

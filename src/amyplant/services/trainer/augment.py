@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from amyplant.core.detector_training import DEFAULT_CLOSE_UP_SHARE
-from amyplant.services.trainer.labelme import Annotation
+from amyplant.services.trainer.labelme import Annotation, FaceBox
 
 # albumentations may look for a newer release online at import time; this system never phones home.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -142,6 +142,15 @@ def make_close_up(
     return transform
 
 
+def close_up_transform(
+    face: FaceBox, height: int, width: int, size: int, rng: np.random.Generator
+) -> A.Compose:
+    """A close-up of `face` in a frame of `height` x `width`: a random window around it, cut and
+    letterboxed (the transform is built for this one sample, since its crop is this window)."""
+    window = close_up_window((face.x1, face.y1, face.x2, face.y2), height, width, rng)
+    return make_close_up(size, window, seed=int(rng.integers(2**31)))
+
+
 def augment_once(
     image: np.ndarray, annotation: Annotation, transform: A.Compose, rng: np.random.Generator
 ) -> AugmentedSample:
@@ -206,8 +215,7 @@ def expand(
             chosen = transform
             if annotation.faces and close_up_share and rng.random() < close_up_share:
                 face = annotation.faces[int(rng.integers(len(annotation.faces)))]
-                window = close_up_window((face.x1, face.y1, face.x2, face.y2), height, width, rng)
-                chosen = make_close_up(size, window, seed=int(rng.integers(2**31)))
+                chosen = close_up_transform(face, height, width, size, rng)
             samples.append(augment_once(image, annotation, chosen, rng))
     return samples
 
