@@ -159,10 +159,7 @@ def predictions(serve: Any, annotations: list[Any]) -> list[tuple[np.ndarray, np
 
 
 def truth_boxes(annotations: list[Any]) -> list[np.ndarray]:
-    return [
-        np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in a.faces], dtype=np.float32).reshape(-1, 4)
-        for a in annotations
-    ]
+    return [annotation.box_array() for annotation in annotations]
 
 
 def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[Any]) -> dict[str, Any]:

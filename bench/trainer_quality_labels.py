@@ -110,7 +110,7 @@ def write_corrected(folder: Path, runtime: Any, upsample: int) -> dict[str, Any]
         pre_annotated = read_annotation(annotation_path(path))
         served = pre_annotated.faces
         truth = np.asarray(reference[path.name], dtype=np.float32).reshape(-1, 4)
-        proposed = np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in served], dtype=np.float32).reshape(-1, 4)
+        proposed = pre_annotated.box_array()
         overlap = iou_matrix(truth, proposed) if len(truth) and len(proposed) else np.zeros((len(truth), 0))
         faces, used = [], set()
         for row, box in enumerate(truth):

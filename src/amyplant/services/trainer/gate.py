@@ -60,9 +60,7 @@ def score_detector(serve: ServeFunction, annotations: list[Annotation]) -> Detec
         predictions.append(
             (np.asarray(outputs["boxes"]).reshape(-1, 4), np.asarray(outputs["scores"]).reshape(-1))
         )
-        truths.append(
-            np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in annotation.faces], dtype=np.float32).reshape(-1, 4)
-        )
+        truths.append(annotation.box_array())
     ap_50, ap_50_to_75 = strict_average_precision(predictions, truths)
     return DetectorScore(
         ap_50=ap_50,

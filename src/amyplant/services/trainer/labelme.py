@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 FACE_LABEL = "face"
 LABELME_VERSION = "5.2.1"
@@ -39,6 +40,10 @@ class Annotation:
     width: int
     height: int
     faces: list[FaceBox] = field(default_factory=list)
+
+    def box_array(self) -> np.ndarray:
+        """The faces' boxes as float32 [F, 4] x1, y1, x2, y2 pixels (what AP is scored against)."""
+        return np.asarray([[f.x1, f.y1, f.x2, f.y2] for f in self.faces], dtype=np.float32).reshape(-1, 4)
 
 
 def annotation_path(image_path: Path) -> Path:
