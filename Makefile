@@ -4,14 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: up test install models lint typecheck clean
+.PHONY: up test install models lint typecheck constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# The services and the shared libraries, each its own distribution (see README "Layout").
+LOCAL_PACKAGES := libs/config libs/queue libs/telemetry libs/faces libs/store libs/modelbuild \
+	services/capture services/inference services/gallery services/trainer
+PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES))
+
+$(STAMP): $(PYPROJECTS) constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# pip installs the root's local dependencies as copies; link each to this checkout instead.
+	$(BIN)/pip install --quiet --no-deps $(addprefix -e ./,$(LOCAL_PACKAGES))
 	# The `compare` extra (face_recognition beside dlib-bin) must skip its dlib sdist dependency.
 	$(BIN)/pip install --quiet --no-deps face-recognition==1.3.0
 	touch $(STAMP)
@@ -30,12 +37,17 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src libs services tests bench
+	$(BIN)/ruff format --check src libs services tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests
+
+## Pin the third-party versions of a fresh install (after a dependency was added or changed).
+constraints: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -viE '^(amyplant|face.recognition==)'; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf .state .cache/test-models

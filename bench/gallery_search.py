@@ -6,7 +6,7 @@ Usage: python bench/gallery_search.py [--sizes 100000 1000000] [--queries 500] [
 Synthetic descriptors clustered like real identities: every identity has a centre, and its samples
 (3 to 7 per identity) scatter around it. The scale copies what our models give on ../shared/data: raw
 descriptors of norm about 1.4 that all lie in one narrow cone, two photos of one person 0.33-0.53 apart,
-two people 0.69 or more apart (see src/amyplant/services/gallery/policy.py). Each query is a new sample
+two people 0.69 or more apart (see libs/store/amyplant_store/policy.py). Each query is a new sample
 of a stored identity.
 
 For each size the gallery's own schema (Alembic migrations) is loaded in an embedded PostgreSQL 18 with
@@ -37,11 +37,11 @@ import psycopg
 from pgvector.psycopg import register_vector
 from sqlalchemy.orm import sessionmaker
 
-from amyplant.core.database import create_engine, migrate
-from amyplant.core.embedded.postgres_server import EmbeddedPostgres
-from amyplant.services.gallery.matching import match_embedding
-from amyplant.services.gallery.policy import GalleryPolicy
-from amyplant.services.gallery.vectors import install_search_settings
+from amyplant.embedded.postgres_server import EmbeddedPostgres
+from amyplant_store.database import create_engine, migrate
+from amyplant_store.matching import match_embedding
+from amyplant_store.policy import GalleryPolicy
+from amyplant_store.vectors import install_search_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "gallery_search.json"

@@ -148,7 +148,7 @@ def paired_figures(
 
 def alignment_ms_per_face(client: Any, frame: np.ndarray, repeats: int) -> float | None:
     """One 150 px embedder chip warped from the detector's landmarks (the pipeline's alignment step)."""
-    from amyplant.core.pipeline.alignment import align_face
+    from amyplant_faces.pipeline.alignment import align_face
 
     faces = client.detect(frame)
     if not faces:
@@ -214,8 +214,8 @@ def original_figures(
 
 def detector_frames(data: Path) -> list[tuple[str, np.ndarray]]:
     """Every photo with verifiable faces, centred on a black 640x480 frame (shrunk to fit, never enlarged)."""
-    from amyplant.models.builders.check_images import images_under
-    from amyplant.models.builders.detector_check import TRUTH_FOLDERS
+    from amyplant_modelbuild.builders.check_images import images_under
+    from amyplant_modelbuild.builders.detector_check import TRUTH_FOLDERS
 
     frames = []
     for folder in TRUTH_FOLDERS:
@@ -264,7 +264,7 @@ def detector_comparison(runtime: Any, data: Path, repeats: int) -> dict[str, Any
     import dlib
     import face_recognition_models
 
-    from amyplant.models.builders.detector_check import IOU_MATCH, cnn_boxes, match
+    from amyplant_modelbuild.builders.detector_check import IOU_MATCH, cnn_boxes, match
 
     frames = detector_frames(data)
     cnn = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
@@ -305,9 +305,9 @@ def main() -> int:
 
     import tensorflow as tf
 
-    from amyplant.models.build import build_missing
-    from amyplant.models.inprocess import InProcessRuntime
-    from amyplant.models.tfserving import TFServingClient
+    from amyplant_faces.models.inprocess import InProcessRuntime
+    from amyplant_faces.models.tfserving import TFServingClient
+    from amyplant_modelbuild.build import build_missing
 
     data = shared_data()
     build_missing(args.repo, data_dir=data, show_progress=False)

@@ -45,9 +45,9 @@ import httpx
 import numpy as np
 import redis
 
-from amyplant.core.embedded.ports import free_loopback_port
-from amyplant.core.stack import StackRecord
-from amyplant.services.inference.celery_app import create_celery_app
+from amyplant.embedded.ports import free_loopback_port
+from amyplant_config.discovery import StackRecord
+from amyplant_queue.celery_app import create_celery_app
 from pipeline_probes import Children, FrameEvents, Sampler, alive, metric, scrape
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import psutil
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from amyplant.core.messages import FRAME_KEY_PREFIX
+from amyplant_queue.messages import FRAME_KEY_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 Totals = dict[tuple[str, tuple[tuple[str, str], ...]], float]

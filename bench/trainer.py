@@ -26,7 +26,7 @@ import cv2
 import keras
 import numpy as np
 
-from amyplant.core import detector_training as defaults
+from amyplant_queue import training_options as defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = Path("video") / "short_hamilton_clip.mp4"
@@ -62,7 +62,7 @@ def clip_frames(count: int) -> tuple[list[np.ndarray], str]:
 
 
 def annotations_for(frames: list[np.ndarray]) -> list[Any]:
-    from amyplant.services.trainer.labelme import Annotation, FaceBox
+    from amyplant_trainer.labelme import Annotation, FaceBox
 
     result = []
     for frame in frames:
@@ -74,7 +74,7 @@ def annotations_for(frames: list[np.ndarray]) -> list[Any]:
 
 def augmentation_rate(frames: list[np.ndarray], size: int, seconds: float) -> tuple[float, list[Any]]:
     """Augmented images per second (one process, one thread of albumentations) over about `seconds`."""
-    from amyplant.services.trainer.augment import augment_once, make_transform
+    from amyplant_trainer.augment import augment_once, make_transform
 
     transform = make_transform(size)
     transform.set_random_seed(0)
@@ -94,7 +94,7 @@ def augmentation_rate(frames: list[np.ndarray], size: int, seconds: float) -> tu
 def close_up_rate(frames: list[np.ndarray], size: int, seconds: float) -> float:
     """Close-up samples per second: each builds its own crop-and-letterbox transform around its face
     window (augment.close_up_transform, as expand() does), which the samples above do not."""
-    from amyplant.services.trainer.augment import augment_once, close_up_transform
+    from amyplant_trainer.augment import augment_once, close_up_transform
 
     rng = np.random.default_rng(0)
     annotations = annotations_for(frames)
@@ -130,9 +130,9 @@ def step_times(
     """Seconds per training step of the trainer's train_step on real augmented batches."""
     import tensorflow as tf
 
-    from amyplant.services.trainer.fitting import DetectorTrainer, Hyperparameters
-    from amyplant.services.trainer.network import build_network
-    from amyplant.services.trainer.targets import encode_targets
+    from amyplant_trainer.fitting import DetectorTrainer, Hyperparameters
+    from amyplant_trainer.network import build_network
+    from amyplant_trainer.targets import encode_targets
 
     keras.utils.set_random_seed(0)
     hyper = Hyperparameters(size=size, backbone=backbone, batch_size=batch)
@@ -163,11 +163,11 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=40, help="clip frames to augment")
     parser.add_argument("--augment-seconds", type=float, default=10.0)
     args = parser.parse_args()
-    logging.getLogger("amyplant.services.trainer.network").setLevel(logging.ERROR)
+    logging.getLogger("amyplant_trainer.network").setLevel(logging.ERROR)
 
     import tensorflow as tf
 
-    from amyplant.services.trainer.network import pretrained_weights
+    from amyplant_trainer.network import pretrained_weights
 
     frames, source = clip_frames(args.frames)
     rate, samples = augmentation_rate(frames, args.size, args.augment_seconds)

@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from amyplant.core import detector_training as defaults
+from amyplant_queue import training_options as defaults
 from trainer_quality_labels import draw_boxes, write_corrected, write_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def read_frames(video: Path) -> list[np.ndarray]:
 
 def split_indices(count: int, block: int, gap: int, seed: int, spread: bool) -> dict[str, list[int]]:
     """Time blocks dealt to the splits; train and validation frames within `gap` of a test frame dropped."""
-    from amyplant.services.trainer.split import SplitPlan, split_by_blocks
+    from amyplant_trainer.split import SplitPlan, split_by_blocks
 
     plan = SplitPlan(validation=0.15, test=0.2, block=block, seed=seed, spread=spread)
     dealt = split_by_blocks(list(range(count)), plan)
@@ -120,10 +120,10 @@ def train_candidate(
     train: list[Any], validation: list[Any], hyper: Any, workdir: Path
 ) -> tuple[Any, dict[str, list[float]], dict[str, int]]:
     """The trainer's own steps (expand, tf.data, network, fit) on the splits chosen here, not by job.py."""
-    from amyplant.services.trainer.augment import expand_splits
-    from amyplant.services.trainer.fitting import fit, make_deterministic
-    from amyplant.services.trainer.network import build_network
-    from amyplant.services.trainer.pipeline_data import to_dataset
+    from amyplant_trainer.augment import expand_splits
+    from amyplant_trainer.fitting import fit, make_deterministic
+    from amyplant_trainer.network import build_network
+    from amyplant_trainer.pipeline_data import to_dataset
 
     make_deterministic(hyper.seed)
     grid = hyper.size // hyper.stride
@@ -164,7 +164,7 @@ def truth_boxes(annotations: list[Any]) -> list[np.ndarray]:
 
 def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[Any]) -> dict[str, Any]:
     """Figures that explain the headline without changing it: looser IoU, and agreement with the teacher."""
-    from amyplant.evaluation.metrics import average_precision
+    from amyplant_faces.detection_metrics import average_precision
 
     dlib_truth = truth_boxes(test)
     served_test, candidate_test = predictions(served, test), predictions(candidate, test)
@@ -186,7 +186,7 @@ def diagnostics(served: Any, candidate: Any, test: list[Any], validation: list[A
 
 def compare(served: Any, candidate: Any, test: list[Any], passes: int = 2) -> dict[str, Any]:
     """score_detector on both, `passes` times interleaved (the machine is shared); the lowest median kept."""
-    from amyplant.services.trainer.gate import score_detector
+    from amyplant_trainer.gate import score_detector
 
     for serve in (served, candidate):  # tracing and first-call allocation are not a frame's cost
         predictions(serve, test[:3])
@@ -223,7 +223,7 @@ def pass_ratios(scores: dict[str, Any]) -> dict[str, Any]:
 
 def rescore(args: argparse.Namespace, repo: Path, candidate_dir: Path, test: list[Any]) -> int:
     """The timing passes again on a saved candidate, with nothing else running; one JSON line."""
-    from amyplant.models.inprocess import load_serving_function
+    from amyplant_faces.models.inprocess import load_serving_function
 
     if not candidate_dir.is_dir():
         raise SystemExit(f"{candidate_dir}: no candidate; run without --rescore first")
@@ -327,11 +327,11 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     import tensorflow as tf
 
-    from amyplant.models.inprocess import InProcessRuntime, load_serving_function
-    from amyplant.services.trainer.datasets import load_dataset, pre_annotate
-    from amyplant.services.trainer.export import to_built_model
-    from amyplant.services.trainer.fitting import Hyperparameters
-    from amyplant.services.trainer.network import pretrained_weights
+    from amyplant_faces.models.inprocess import InProcessRuntime, load_serving_function
+    from amyplant_trainer.datasets import load_dataset, pre_annotate
+    from amyplant_trainer.export import to_built_model
+    from amyplant_trainer.fitting import Hyperparameters
+    from amyplant_trainer.network import pretrained_weights
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="trainer-quality-"))
     frames = read_frames(shared_data() / CLIP)

@@ -35,7 +35,7 @@ def dlib_boxes(folder: Path, upsample: int) -> tuple[dict[str, list[list[float]]
     import dlib
     import face_recognition_models
 
-    from amyplant.services.trainer.datasets import list_images
+    from amyplant_trainer.datasets import list_images
 
     settings = {
         "annotator": "dlib.cnn_face_detection_model_v1 (mmod_human_face_detector.dat)",
@@ -80,8 +80,8 @@ def _save_cache(cache_path: Path, settings: dict[str, Any], boxes: dict[str, lis
 
 def write_reference(folder: Path, upsample: int) -> dict[str, Any]:
     """LabelMe JSON of the reference boxes for every image (what the test split is scored against)."""
-    from amyplant.services.trainer.datasets import list_images
-    from amyplant.services.trainer.labelme import Annotation, FaceBox, write_annotation
+    from amyplant_trainer.datasets import list_images
+    from amyplant_trainer.labelme import Annotation, FaceBox, write_annotation
 
     boxes, settings = dlib_boxes(folder, upsample)
     for path in list_images(folder):
@@ -93,9 +93,9 @@ def write_reference(folder: Path, upsample: int) -> dict[str, Any]:
 
 def write_corrected(folder: Path, runtime: Any, upsample: int) -> dict[str, Any]:
     """The served detector's pre-annotation with every box corrected to the reference annotator's."""
-    from amyplant.evaluation.metrics import iou_matrix
-    from amyplant.services.trainer.datasets import list_images, pre_annotate
-    from amyplant.services.trainer.labelme import (
+    from amyplant_faces.detection_metrics import iou_matrix
+    from amyplant_trainer.datasets import list_images, pre_annotate
+    from amyplant_trainer.labelme import (
         Annotation,
         FaceBox,
         annotation_path,

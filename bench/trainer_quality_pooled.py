@@ -22,10 +22,10 @@ from trainer_quality import predictions, truth_boxes
 
 
 def pooled_scores(workdirs: list[Path]) -> dict[str, Any]:
-    from amyplant.evaluation.metrics import average_precision
-    from amyplant.models.inprocess import load_serving_function
-    from amyplant.services.trainer.datasets import load_dataset
-    from amyplant.services.trainer.gate import strict_average_precision
+    from amyplant_faces.detection_metrics import average_precision
+    from amyplant_faces.models.inprocess import load_serving_function
+    from amyplant_trainer.datasets import load_dataset
+    from amyplant_trainer.gate import strict_average_precision
 
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"served": [], "trained": []}
     truths: list[np.ndarray] = []

@@ -34,7 +34,7 @@ def built_model_repo() -> Path:
 
     Built into $AMYPLANT_TEST_MODEL_REPO when set, else <repo root>/.cache/test-models.
     """
-    from amyplant.models.build import BUILDER_MODULES, build_missing
+    from amyplant_modelbuild.build import BUILDER_MODULES, build_missing
 
     missing = [module for module in BUILDER_MODULES.values() if importlib.util.find_spec(module) is None]
     if missing:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from amyplant.core.database import migrate
-from amyplant.core.embedded.postgres_server import EmbeddedPostgres
-from amyplant.core.embedded.redis_server import EmbeddedRedis
+from amyplant.embedded.postgres_server import EmbeddedPostgres
+from amyplant.embedded.redis_server import EmbeddedRedis
+from amyplant_store.database import migrate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

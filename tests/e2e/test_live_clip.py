@@ -16,9 +16,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from amyplant.core.database import create_engine
-from amyplant.core.embedded.ports import free_loopback_port
-from amyplant.core.stack import StackRecord
+from amyplant.embedded.ports import free_loopback_port
+from amyplant_config.discovery import StackRecord
+from amyplant_store.database import create_engine
 from tests.integration.gallery.conftest import truncate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

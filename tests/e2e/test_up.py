@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from amyplant.core.embedded.ports import free_loopback_port
+from amyplant.embedded.ports import free_loopback_port
 
 pytestmark = pytest.mark.e2e
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import redis
 
-from amyplant.core.frames import decode_image
-from amyplant.services.inference.annotate import (
-    ANNOTATED_KEY,
-    COLOURS,
-    AnnotatedFrames,
-    FaceLabel,
-    ascii_text,
-    draw_faces,
-)
+from amyplant_inference.annotate import COLOURS, FaceLabel, ascii_text, draw_faces
+from amyplant_queue.annotated_frames import ANNOTATED_KEY, AnnotatedFrames
+from amyplant_queue.frames import decode_image
 
 
 def test_boxes_and_labels_are_drawn_in_the_status_colour() -> None:

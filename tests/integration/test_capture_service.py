@@ -11,12 +11,12 @@ import numpy as np
 import redis
 from prometheus_client import generate_latest
 
-from amyplant.core.metrics import start_exporter
-from amyplant.core.settings import CaptureSettings, CommonSettings, Environment
-from amyplant.services.capture.cameras import CameraConfig
-from amyplant.services.capture.service import CaptureService, CollectOptions
-from amyplant.services.capture.status import read_statuses
-from amyplant.services.inference.celery_app import FRAMES_QUEUE
+from amyplant_capture.cameras import CameraConfig
+from amyplant_capture.service import CaptureService, CollectOptions
+from amyplant_config.settings import CaptureSettings, CommonSettings, Environment
+from amyplant_queue.camera_status import read_statuses
+from amyplant_queue.celery_app import FRAMES_QUEUE
+from amyplant_telemetry.exporter import start_exporter
 
 
 def image_folder(folder: Path, count: int) -> Path:

@@ -8,9 +8,9 @@ import psutil
 import redis
 import sqlalchemy as sa
 
-from amyplant.core.database import create_engine, current_revision, migrate, pgvector_version
-from amyplant.core.embedded.postgres_server import EmbeddedPostgres
-from amyplant.core.embedded.redis_server import EmbeddedRedis
+from amyplant.embedded.postgres_server import EmbeddedPostgres
+from amyplant.embedded.redis_server import EmbeddedRedis
+from amyplant_store.database import create_engine, current_revision, migrate, pgvector_version
 
 
 def test_embedded_redis_keeps_data_across_a_restart(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from amyplant.services.inference.alerts import Alert, AlertKind, MqttPublisher, last_person_state
-from amyplant.services.inference.tracking import FaceInput, MatchCandidate, Tracker, TrackReport
+from amyplant_inference.alerts import Alert, AlertKind, MqttPublisher, last_person_state
+from amyplant_inference.tracking import FaceInput, MatchCandidate, Tracker, TrackReport
 
 BROKER = ("127.0.0.1", 1883)
 

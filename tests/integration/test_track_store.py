@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import redis
 
-from amyplant.core.messages import frame_key
-from amyplant.services.inference.track_store import Outcome, TrackStore, TrackStoreBusy
-from amyplant.services.inference.tracking import FaceInput, MatchCandidate
+from amyplant_inference.track_store import Outcome, TrackStore, TrackStoreBusy
+from amyplant_inference.tracking import FaceInput, MatchCandidate
+from amyplant_queue.messages import frame_key
 
 EMBEDDING = np.random.default_rng(3).normal(0, 0.09, 128).astype(np.float32)
 

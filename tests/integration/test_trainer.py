@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import redis
 
-from amyplant.core.messages import TrainingRequest
-from amyplant.core.settings import CommonSettings, Environment, TrainerSettings
-from amyplant.models import repository
-from amyplant.models.inprocess import InProcessRuntime, load_serving_function
-from amyplant.services.trainer.datasets import load_dataset, pre_annotate
-from amyplant.services.trainer.fitting import Hyperparameters
-from amyplant.services.trainer.labelme import Annotation, FaceBox, write_annotation
-from amyplant.services.trainer.publishing import train_and_publish
-from amyplant.services.trainer.split import SplitPlan
-from amyplant.services.trainer.status_store import TrainingStatusStore
-from amyplant.services.trainer.tasks import run_request
+from amyplant_config.settings import CommonSettings, Environment, TrainerSettings
+from amyplant_faces.models import repository
+from amyplant_faces.models.inprocess import InProcessRuntime, load_serving_function
+from amyplant_queue.messages import TrainingRequest
+from amyplant_queue.training_status import TrainingStatusStore
+from amyplant_trainer.datasets import load_dataset, pre_annotate
+from amyplant_trainer.fitting import Hyperparameters
+from amyplant_trainer.labelme import Annotation, FaceBox, write_annotation
+from amyplant_trainer.publishing import train_and_publish
+from amyplant_trainer.split import SplitPlan
+from amyplant_trainer.tasks import run_request
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis
 
-from amyplant.services.inference.alerts import (
+from amyplant_inference.alerts import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     Alert,

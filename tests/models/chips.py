@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amyplant.models.builders.check_images import images_under, read_rgb
-from amyplant.models.builders.embedder_check import DlibChipper, generated_chips
+from amyplant_modelbuild.builders.check_images import images_under, read_rgb
+from amyplant_modelbuild.builders.embedder_check import DlibChipper, generated_chips
 
 
 def face_chips(images: list[Path], *, size: int, padding: float) -> np.ndarray:

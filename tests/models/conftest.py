@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amyplant.models.build import build_missing
+from amyplant_modelbuild.build import build_missing
 from tests.models.tiny_models import tiny_builders
 
 

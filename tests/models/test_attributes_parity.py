@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 from onnx import TensorProto, helper, numpy_helper
 
-from amyplant.models.builders import attributes
-from amyplant.models.builders.onnx_rebuild import OnnxNetwork, UnsupportedOnnxError, read_onnx
+from amyplant_modelbuild.builders import attributes
+from amyplant_modelbuild.builders.onnx_rebuild import OnnxNetwork, UnsupportedOnnxError, read_onnx
 from tests.models.saved import Serve, save_and_load, signature_caller
 
 TOLERANCE = 1e-4

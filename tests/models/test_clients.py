@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amyplant.core.embedded.ports import free_loopback_port
-from amyplant.core.settings import CommonSettings
-from amyplant.models import repository
-from amyplant.models.build import build_missing
-from amyplant.models.client import ModelClient, ModelNotFound, ModelServerUnavailable, create_model_client
-from amyplant.models.inprocess import InProcessRuntime
-from amyplant.models.tensor_proto import ndarray_to_proto, proto_to_ndarray
-from amyplant.models.tfserving import TFServingClient
+from amyplant.embedded.ports import free_loopback_port
+from amyplant_config.settings import CommonSettings
+from amyplant_faces.models import repository
+from amyplant_faces.models.client import (
+    ModelClient,
+    ModelNotFound,
+    ModelServerUnavailable,
+    create_model_client,
+)
+from amyplant_faces.models.inprocess import InProcessRuntime
+from amyplant_faces.models.tensor_proto import ndarray_to_proto, proto_to_ndarray
+from amyplant_faces.models.tfserving import TFServingClient
+from amyplant_modelbuild.build import build_missing
 from tests.models.tiny_models import TinyBuilder, reference, sample_inputs, tiny_builders
 from tests.standin.tfserving_standin import TFServingStandin
 

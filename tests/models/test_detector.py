@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amyplant.models.builders import detector
-from amyplant.models.builders.check_images import images_under, read_rgb
-from amyplant.models.builders.detector_check import PackageDetector, match
-from amyplant.models.builders.tflite_reader import TfliteNetwork, read_tflite
+from amyplant_modelbuild.builders import detector
+from amyplant_modelbuild.builders.check_images import images_under, read_rgb
+from amyplant_modelbuild.builders.detector_check import PackageDetector, match
+from amyplant_modelbuild.builders.tflite_reader import TfliteNetwork, read_tflite
 from tests.models.saved import Serve, save_and_load, signature_caller
 
 NETWORK_TOLERANCE = 1e-3  # raw regressor/logit units; float16 weights widened the same way on both sides

@@ -13,9 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amyplant.models.builders import embedder
-from amyplant.models.builders.dlib_format import DlibFormatError, DlibStream, read_network, read_network_file
-from amyplant.models.builders.embedder_check import dlib_descriptors
+from amyplant_modelbuild.builders import embedder
+from amyplant_modelbuild.builders.dlib_format import (
+    DlibFormatError,
+    DlibStream,
+    read_network,
+    read_network_file,
+)
+from amyplant_modelbuild.builders.embedder_check import dlib_descriptors
 from tests.models.chips import probe_chips, synthetic_chips, tiled
 from tests.models.saved import Serve, save_and_load, signature_caller
 

@@ -12,9 +12,10 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from amyplant.models import cli, repository
-from amyplant.models.build import build_missing, check_repository
-from amyplant.models.spec import MODEL_NAMES
+from amyplant_faces.models import repository
+from amyplant_faces.models.spec import MODEL_NAMES
+from amyplant_modelbuild import cli
+from amyplant_modelbuild.build import build_missing, check_repository
 from tests.models.tiny_models import TinyBuilder, tiny_builders
 
 EMBEDDER = "face_embedder"

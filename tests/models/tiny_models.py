@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from amyplant.models.spec import BuiltModel, WeightSource
+from amyplant_faces.models.spec import BuiltModel, WeightSource
 
 ServeFunction = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 LANDMARK_FRACTIONS = np.array([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.38, 0.7], [0.62, 0.7]], np.float32)

@@ -1,7 +1,7 @@
 """Re-fit the alignment template on real faces and compare our chips with dlib's (script and test helper).
 
 Run `python tests/unit/alignment_template_fit.py [--cnn]` to print freshly fitted constants for
-amyplant.core.pipeline.alignment.TEMPLATE and the descriptor figures. dlib's 5-point shapes need a face
+amyplant_faces.pipeline.alignment.TEMPLATE and the descriptor figures. dlib's 5-point shapes need a face
 rectangle: by default the detector's own box is used (fast); --cnn uses dlib's CNN detector (slow on this
 CPU, several seconds per photo) as face_recognition's "cnn" mode would.
 """
@@ -21,8 +21,8 @@ import face_recognition_models
 import numpy as np
 import tensorflow as tf
 
-from amyplant.core.pipeline.alignment import TEMPLATE, align_face
-from amyplant.models.builders import detector
+from amyplant_faces.pipeline.alignment import TEMPLATE, align_face
+from amyplant_modelbuild.builders import detector
 
 EMBED_SIZE, EMBED_PADDING = 150, 0.25
 SAME_PERSON = 0.6

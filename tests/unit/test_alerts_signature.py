@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from amyplant.services.inference.alerts import Alert, AlertKind, sign_body, verify_signature
-from amyplant.services.inference.tracking import FaceInput, MatchCandidate, Tracker
+from amyplant_inference.alerts import Alert, AlertKind, sign_body, verify_signature
+from amyplant_inference.tracking import FaceInput, MatchCandidate, Tracker
 
 SECRET = "a-long-random-webhook-secret"
 

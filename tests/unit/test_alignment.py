@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from amyplant.core.pipeline.alignment import (
+from amyplant_faces.pipeline.alignment import (
     TEMPLATE,
     align_face,
     alignment_transform,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amyplant.core.frames import FrameUndecodable, decode_image, encode_jpeg
-from amyplant.services.capture.cameras import CameraConfigError, load_cameras
+from amyplant_capture.cameras import CameraConfigError, load_cameras
+from amyplant_queue.frames import FrameUndecodable, decode_image, encode_jpeg
 
 
 def test_yaml_and_toml_camera_files_load(tmp_path: Path) -> None:

@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 
 from amyplant.evaluation.metrics import (
-    average_precision,
     best_threshold,
     correct_at,
-    count_detections,
-    iou_matrix,
-    match_image,
     mean_absolute_error,
     roc_auc,
     score_probe,
     tar_at_far,
 )
+from amyplant_faces.detection_metrics import average_precision, count_detections, iou_matrix, match_image
 
 
 def test_iou_of_known_boxes() -> None:

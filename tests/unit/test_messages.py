@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from amyplant.core.messages import (
+from amyplant_queue.messages import (
     FrameMessage,
     MessageVersionError,
     TrainingRequest,
@@ -51,7 +51,7 @@ def test_camera_ids_are_restricted_to_safe_characters() -> None:
 
 
 def test_a_rest_training_body_becomes_a_training_message_with_the_same_options() -> None:
-    from amyplant.services.gallery.routes.training import TrainingStart
+    from amyplant_gallery.routes.training import TrainingStart
 
     body = TrainingStart(dataset="/data/front_door", epochs=3, stride=16, size=160)
     request = TrainingRequest(job_id="abcdef12", **body.model_dump())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from amyplant.core.settings import (
+from amyplant_config.settings import (
     CaptureSettings,
     CommonSettings,
     Environment,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amyplant.services.inference.tracking import (
+from amyplant_inference.tracking import (
     FaceInput,
     FrameTracks,
     IdentityStatus,

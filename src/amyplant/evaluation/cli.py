@@ -134,11 +134,11 @@ def engines(
 ) -> Iterator[tuple[PipelineEngine, list[FaceEngine]]]:
     """Our pipeline at the requested model version, and the --compare systems. `detector_only`: only
     the detector is loaded, so a detector version can be measured while the other models lack it."""
-    from amyplant.core.pipeline.faces import FacePipeline
-    from amyplant.core.settings import CommonSettings
     from amyplant.evaluation.service_gallery import gallery_settings
-    from amyplant.models.client import ModelClient, create_model_client
-    from amyplant.models.inprocess import InProcessRuntime
+    from amyplant_config.settings import CommonSettings
+    from amyplant_faces.models.client import ModelClient, create_model_client
+    from amyplant_faces.models.inprocess import InProcessRuntime
+    from amyplant_faces.pipeline.faces import FacePipeline
 
     others = comparison_engines(args.compare)  # fails fast when the library is missing
     client: ModelClient = InProcessRuntime(args.repo) if args.repo else create_model_client(CommonSettings())
@@ -188,10 +188,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_identify(args: argparse.Namespace) -> int:
-    from amyplant.core.pipeline.faces import FacePipeline
     from amyplant.evaluation import identify
     from amyplant.evaluation.formats import enrollment_folders, read_identity_labels
     from amyplant.evaluation.service_gallery import PinnedVersionClient, ServiceGallery, private_database
+    from amyplant_faces.pipeline.faces import FacePipeline
 
     labels_path = args.labels or args.probe / "labels.csv"
     people = enrollment_folders(args.enroll)

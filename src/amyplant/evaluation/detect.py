@@ -11,8 +11,8 @@ import numpy as np
 
 from amyplant.evaluation.box_formats import DetectionDataset
 from amyplant.evaluation.engines import FaceEngine, load_image
-from amyplant.evaluation.metrics import ImageMatch, average_precision_of, count_detections, match_image
 from amyplant.evaluation.report import Row, table
+from amyplant_faces.detection_metrics import ImageMatch, average_precision_of, count_detections, match_image
 
 ROWS = (
     Row("images", "images", "count"),

@@ -8,9 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
-from amyplant.core.frames import FrameUndecodable, decode_image
-from amyplant.core.pipeline.faces import ATTRIBUTES_CHIP_SIZE, EMBEDDER_CHIP_SIZE, FacePipeline
 from amyplant.evaluation.formats import FormatError
+from amyplant_faces.pipeline.faces import ATTRIBUTES_CHIP_SIZE, EMBEDDER_CHIP_SIZE, FacePipeline
+from amyplant_queue.frames import FrameUndecodable, decode_image
 
 OURS = "amyplant"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from amyplant.core.pipeline.faces import FacePipeline
-from amyplant.core.settings import CommonSettings, Environment, GallerySettings
-from amyplant.models.client import ModelClient, ModelStatus, RuntimeStatus
+from amyplant_config.settings import CommonSettings, Environment, GallerySettings
+from amyplant_faces.models.client import ModelClient, ModelStatus, RuntimeStatus
+from amyplant_faces.pipeline.faces import FacePipeline
 
 
 class PinnedVersionClient(ModelClient):
@@ -54,8 +54,8 @@ def gallery_settings() -> GallerySettings:
 def private_database() -> Iterator[sessionmaker[Session]]:
     """A fresh embedded PostgreSQL with the gallery schema in a temporary folder, removed afterwards:
     the evaluation never touches the installation's gallery."""
-    from amyplant.core.database import create_engine, migrate
-    from amyplant.core.embedded.postgres_server import EmbeddedPostgres
+    from amyplant.embedded.postgres_server import EmbeddedPostgres
+    from amyplant_store.database import create_engine, migrate
 
     with tempfile.TemporaryDirectory(prefix="amyplant-eval-") as folder:
         server = EmbeddedPostgres(Path(folder))
@@ -77,8 +77,8 @@ class ServiceGallery:
     recognition (nearest samples in pgvector, threshold, negatives)."""
 
     def __init__(self, sessions: sessionmaker[Session], pipeline: FacePipeline, *, threshold: float) -> None:
-        from amyplant.services.gallery.policy import GalleryPolicy
-        from amyplant.services.gallery.uploads import UploadLimits
+        from amyplant_gallery.uploads import UploadLimits
+        from amyplant_store.policy import GalleryPolicy
 
         settings = gallery_settings()
         self.sessions = sessions
@@ -87,9 +87,9 @@ class ServiceGallery:
         self.limits = UploadLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels)
 
     def enroll(self, person: str, photo: Path) -> str | None:
-        from amyplant.services.gallery.enrollment import FaceChoice, UploadedFile, enroll_files
-        from amyplant.services.gallery.errors import GalleryError
-        from amyplant.services.gallery.people import get_or_create_person
+        from amyplant_gallery.enrollment import FaceChoice, UploadedFile, enroll_files
+        from amyplant_store.errors import GalleryError
+        from amyplant_store.people import get_or_create_person
 
         try:
             with self.sessions.begin() as session, photo.open("rb") as stream:
@@ -110,10 +110,10 @@ class ServiceGallery:
 
     def identify(self, photo: Path, listed_in: Path, line: int) -> list[str | None]:
         from amyplant.evaluation.formats import FormatError
-        from amyplant.services.gallery.errors import GalleryError
-        from amyplant.services.gallery.policy import DEFAULT_TOP_K
-        from amyplant.services.gallery.recognition import recognize
-        from amyplant.services.gallery.uploads import read_image
+        from amyplant_gallery.recognition import recognize
+        from amyplant_gallery.uploads import read_image
+        from amyplant_store.errors import GalleryError
+        from amyplant_store.policy import DEFAULT_TOP_K
 
         try:
             with self.sessions.begin() as session, photo.open("rb") as stream:

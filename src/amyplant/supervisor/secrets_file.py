@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from amyplant.core.settings import generate_secret
+from amyplant_config.settings import generate_secret
 
 # Environment variable -> what it protects; generated once per installation when not set by the user.
 GENERATED_SECRETS = {

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import psutil
 
-from amyplant.core.stack import StackRecord
+from amyplant_config.discovery import StackRecord
 
 
 def collect_status(state_dir: Path) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from types import FrameType
 
 import httpx
 
-from amyplant.core.database import migrate
-from amyplant.core.settings import UpSettings
-from amyplant.core.stack import EmbeddedStack, StackRecord
-from amyplant.services.capture.cameras import CameraConfig
+from amyplant.embedded.stack import EmbeddedStack
 from amyplant.supervisor.children import Child, stop_children
 from amyplant.supervisor.secrets_file import load_or_create_secrets
+from amyplant_capture.cameras import CameraConfig
+from amyplant_config.discovery import StackRecord
+from amyplant_config.settings import UpSettings
+from amyplant_store.database import migrate
 
 logger = logging.getLogger(__name__)
 RESTART_LIMIT = 5
@@ -66,7 +67,7 @@ class Supervisor:
     def _start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.build_models:
-            from amyplant.models.build import build_missing
+            from amyplant_modelbuild.build import build_missing
 
             build_missing(self.settings.common.resolved_model_repository)
         redis_url, database_url = self.stack.start()

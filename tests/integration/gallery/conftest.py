@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from amyplant.core.database import create_engine
-from amyplant.core.settings import CommonSettings, Environment, GallerySettings
-from amyplant.services.gallery.app import create_app
-from amyplant.services.gallery.tables import GALLERY_TABLES
+from amyplant_config.settings import CommonSettings, Environment, GallerySettings
+from amyplant_gallery.app import create_app
+from amyplant_store.database import create_engine
+from amyplant_store.tables import GALLERY_TABLES
 
 ADMIN_KEY = "amyk_test-admin-key-for-the-gallery-tests"
 PEPPER = "test-pepper"

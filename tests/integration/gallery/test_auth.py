@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from amyplant.core.database import create_engine
-from amyplant.services.gallery.api_keys import ADMIN_KEY_FILE, ensure_admin_key, hash_key
+from amyplant_gallery.api_keys import ADMIN_KEY_FILE, ensure_admin_key, hash_key
+from amyplant_store.database import create_engine
 from tests.integration.gallery.conftest import ADMIN_KEY, PEPPER
 
 
@@ -97,7 +97,7 @@ def test_the_first_admin_key_is_generated_shown_once_and_saved_privately(
             outer = connection.begin()  # rolled back: the session's own admin key stays as it was
             session = Session(bind=connection, join_transaction_mode="create_savepoint")
             session.execute(sa.text("update api_keys set revoked_at = now()"))
-            with caplog.at_level(logging.WARNING, logger="amyplant.services.gallery.api_keys"):
+            with caplog.at_level(logging.WARNING, logger="amyplant_gallery.api_keys"):
                 created = ensure_admin_key(session, pepper=PEPPER, configured_key=None, state_dir=tmp_path)
                 again = ensure_admin_key(session, pepper=PEPPER, configured_key=None, state_dir=tmp_path)
             assert created is not None and again is None

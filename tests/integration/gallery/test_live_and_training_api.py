@@ -11,9 +11,9 @@ import numpy as np
 import redis
 from fastapi.testclient import TestClient
 
-from amyplant.core.frames import decode_image
-from amyplant.services.inference.annotate import AnnotatedFrames
-from amyplant.services.inference.live_feed import publish_sightings
+from amyplant_queue.annotated_frames import AnnotatedFrames
+from amyplant_queue.frames import decode_image
+from amyplant_queue.live_feed import publish_sightings
 
 
 def test_latest_annotated_frame_is_served_as_jpeg(bare_client: TestClient, redis_client: redis.Redis) -> None:

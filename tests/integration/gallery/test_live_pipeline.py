@@ -11,11 +11,11 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from amyplant.core.database import create_engine
-from amyplant.core.frames import encode_jpeg, store_frame
-from amyplant.core.messages import FrameMessage, frame_key
-from amyplant.core.settings import CommonSettings, Environment, WorkerSettings
-from amyplant.services.inference.worker import build_processor
+from amyplant_config.settings import CommonSettings, Environment, WorkerSettings
+from amyplant_inference.worker import build_processor
+from amyplant_queue.frames import encode_jpeg, store_frame
+from amyplant_queue.messages import FrameMessage, frame_key
+from amyplant_store.database import create_engine
 from tests.integration.gallery.conftest import enroll_folder
 
 pytestmark = pytest.mark.slow

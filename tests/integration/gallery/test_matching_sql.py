@@ -12,14 +12,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
-from amyplant.core.database import create_engine
-from amyplant.services.gallery import faces as face_store
-from amyplant.services.gallery.errors import GalleryError
-from amyplant.services.gallery.events import Sighting, upsert_event
-from amyplant.services.gallery.matching import match_embedding
-from amyplant.services.gallery.people import create_person, delete_person, merge_people
-from amyplant.services.gallery.policy import GalleryPolicy
-from amyplant.services.gallery.tables import (
+from amyplant_gallery.transfer import export_gallery, import_gallery, read_archive
+from amyplant_store import face_samples as face_store
+from amyplant_store.database import create_engine
+from amyplant_store.errors import GalleryError
+from amyplant_store.events import Sighting, upsert_event
+from amyplant_store.matching import match_embedding
+from amyplant_store.people import create_person, delete_person, merge_people
+from amyplant_store.policy import GalleryPolicy
+from amyplant_store.tables import (
     Base,
     EmbeddingCentre,
     Event,
@@ -27,9 +28,8 @@ from amyplant.services.gallery.tables import (
     PersonCentroid,
     Visitor,
 )
-from amyplant.services.gallery.transfer import export_gallery, import_gallery, read_archive
-from amyplant.services.gallery.vectors import nearest_events, nearest_faces
-from amyplant.services.gallery.visitors import assign_visitor
+from amyplant_store.vectors import nearest_events, nearest_faces
+from amyplant_store.visitors import assign_visitor
 
 POLICY = GalleryPolicy()
 CROP = b"\xff\xd8\xff\xe0fake-jpeg"

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from amyplant.core.database import migrate
-from amyplant.core.embedded.postgres_server import EmbeddedPostgres
+from amyplant.embedded.postgres_server import EmbeddedPostgres
+from amyplant_store.database import migrate
 
 DATABASE = "amyplant_migration_check"
 

@@ -6,8 +6,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from amyplant.core.database import create_engine
-from amyplant.services.gallery import faces as face_store
+from amyplant_store import face_samples as face_store
+from amyplant_store.database import create_engine
 
 
 def add_sample(database_url: str, person_id: int, seed: int) -> int:

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from amyplant.services.gallery.app import create_app
-from amyplant.services.gallery.errors import GalleryError
-from amyplant.services.gallery.uploads import decode_image_bytes, read_limited
+from amyplant_gallery.app import create_app
+from amyplant_gallery.uploads import decode_image_bytes, read_limited
+from amyplant_store.errors import GalleryError
 from tests.integration.gallery.conftest import ADMIN_KEY, gallery_settings
 from tests.integration.gallery.images import blank_photo, png_header_only, stored_rotated
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from amyplant.models.builders.detector import blazeface_path
-from amyplant.models.builders.tflite_reader import TfliteNetwork, read_tflite
-from amyplant.services.trainer.blazeface_backbone import FEATURE_TENSORS, BlazeFaceBackbone
-from amyplant.services.trainer.export import ExportedDetector
-from amyplant.services.trainer.network import build_network
+from amyplant_modelbuild.builders.detector import blazeface_path
+from amyplant_modelbuild.builders.tflite_reader import TfliteNetwork, read_tflite
+from amyplant_trainer.blazeface_backbone import FEATURE_TENSORS, BlazeFaceBackbone
+from amyplant_trainer.export import ExportedDetector
+from amyplant_trainer.network import build_network
 
 
 def test_the_backbone_computes_the_served_blazeface_features_and_every_weight_trains() -> None:

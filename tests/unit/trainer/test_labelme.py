@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from amyplant.services.trainer.datasets import DatasetError, load_dataset
-from amyplant.services.trainer.labelme import (
+from amyplant_trainer.datasets import DatasetError, load_dataset
+from amyplant_trainer.labelme import (
     Annotation,
     AnnotationError,
     FaceBox,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from amyplant.services.trainer.augment import AugmentedSample
-from amyplant.services.trainer.export import ExportedDetector
-from amyplant.services.trainer.fitting import (
+from amyplant_trainer.augment import AugmentedSample
+from amyplant_trainer.export import ExportedDetector
+from amyplant_trainer.fitting import (
     DetectorTrainer,
     Hyperparameters,
     early_stopping,
@@ -21,11 +21,11 @@ from amyplant.services.trainer.fitting import (
     make_deterministic,
     planned_steps,
 )
-from amyplant.services.trainer.labelme import Annotation, FaceBox
-from amyplant.services.trainer.losses import localization_loss
-from amyplant.services.trainer.network import build_network
-from amyplant.services.trainer.pipeline_data import to_dataset
-from amyplant.services.trainer.targets import CENTRE_REACH
+from amyplant_trainer.labelme import Annotation, FaceBox
+from amyplant_trainer.losses import localization_loss
+from amyplant_trainer.network import build_network
+from amyplant_trainer.pipeline_data import to_dataset
+from amyplant_trainer.targets import CENTRE_REACH
 
 
 def _samples(count: int, size: int) -> list[AugmentedSample]:

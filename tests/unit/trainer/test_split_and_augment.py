@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from amyplant.services.trainer.augment import (
+from amyplant_trainer.augment import (
     CLOSE_UP_SPAN,
     AugmentedSample,
     augment_once,
@@ -16,9 +16,9 @@ from amyplant.services.trainer.augment import (
     expand,
     make_close_up,
 )
-from amyplant.services.trainer.labelme import Annotation, FaceBox
-from amyplant.services.trainer.split import SplitPlan, split_by_blocks
-from amyplant.services.trainer.targets import encode_targets
+from amyplant_trainer.labelme import Annotation, FaceBox
+from amyplant_trainer.split import SplitPlan, split_by_blocks
+from amyplant_trainer.targets import encode_targets
 
 
 def test_split_is_seeded_and_never_separates_a_block() -> None:

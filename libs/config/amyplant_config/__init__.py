@@ -1,0 +1,1 @@
+"""Settings of every service (one class a service, each with its prefix), where the shared servers are."""

@@ -1,0 +1,1 @@
+"""Builds the pretrained models (dlib, ONNX and tflite weights from registry packages) into SavedModels."""

@@ -1,0 +1,71 @@
+"""FastAPI dependencies shared by the gallery's routes: the context, a database session, API-key scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from amyplant_gallery.api_keys import Scope, authenticate, grants
+from amyplant_gallery.context import GalleryContext
+from amyplant_store.errors import GalleryError
+from amyplant_store.tables import ApiKey
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key in `X-API-Key`.")
+
+
+def get_context(request: Request) -> GalleryContext:
+    context: GalleryContext = request.app.state.context
+    return context
+
+
+Context = Annotated[GalleryContext, Depends(get_context)]
+
+
+def get_session(context: Context) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back when it raises."""
+    with context.sessions.begin() as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a client's next request sees the write.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def require_scope(scope: Scope) -> Callable[..., ApiKey]:
+    """A dependency that admits keys granting `scope` (admin > enroll > read)."""
+
+    def check(
+        context: Context,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        header_key: Annotated[str | None, Security(key_header)],
+    ) -> ApiKey:
+        secret = header_key or (credentials.credentials if credentials else None)
+        if not secret:
+            raise GalleryError(
+                "unauthorized", "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'", status=401
+            )
+        with context.sessions.begin() as session:
+            record = authenticate(session, key=secret, pepper=context.settings.api_key_pepper)
+        if record is None:
+            raise GalleryError("invalid_api_key", "the API key is unknown or revoked", status=401)
+        if not grants(record.scopes, scope):
+            raise GalleryError(
+                "forbidden",
+                f"this API key lacks the {scope.value!r} scope",
+                status=403,
+                required_scope=scope.value,
+                key_scopes=record.scopes,
+            )
+        return record
+
+    return check
+
+
+ReadKey = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
+EnrollKey = Annotated[ApiKey, Depends(require_scope(Scope.ENROLL))]
+AdminKey = Annotated[ApiKey, Depends(require_scope(Scope.ADMIN))]

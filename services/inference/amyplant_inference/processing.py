@@ -1,0 +1,163 @@
+"""What a worker does with one frame: load it by reference, find and name faces, track, record, alert."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import redis
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from amyplant_faces.models.client import EMBEDDER, ModelClient, ModelServerError
+from amyplant_faces.pipeline.faces import FaceObservation, FacePipeline
+from amyplant_inference.annotate import FaceLabel, draw_faces
+from amyplant_inference.metrics import WorkerMetrics
+from amyplant_inference.recording import RecordedTrack, TrackRecorder, candidate_of, match_faces
+from amyplant_inference.track_store import Outcome, TrackStore
+from amyplant_inference.tracking import FaceInput, FrameTracks
+from amyplant_queue.annotated_frames import AnnotatedFrames
+from amyplant_queue.frames import load_frame
+from amyplant_queue.live_feed import publish_sightings
+from amyplant_queue.messages import FrameMessage, frame_key
+from amyplant_store.matching import Match
+
+LATEST_RESULT_KEY = "amyplant:camera:{camera_id}:latest"
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame yielded."""
+
+    camera_id: str
+    sequence: int
+    faces: int
+    outcome: str
+    events: int
+    alerts: int
+    elapsed_ms: float
+
+
+@dataclass
+class FrameProcessor:
+    """Holds the per-process resources and handles frames one at a time."""
+
+    redis: redis.Redis
+    pipeline: FacePipeline
+    models: ModelClient
+    engine: sa.Engine
+    tracks: TrackStore
+    recorder: TrackRecorder
+    annotated: AnnotatedFrames
+    metrics: WorkerMetrics | None = None
+
+    def process(self, message: FrameMessage) -> FrameResult:
+        started = time.perf_counter()
+        image = load_frame(self.redis, message.frame_key)
+        faces = self.pipeline.analyse(image)
+        version = self._embedder_version()
+        with Session(self.engine) as session, session.begin():
+            matches = match_faces(session, faces, model_version=version, policy=self.recorder.policy)
+        inputs = [FaceInput.from_observation(f, candidate_of(m)) for f, m in zip(faces, matches, strict=True)]
+        applied = self.tracks.apply(
+            camera_id=message.camera_id,
+            run_id=message.run_id,
+            sequence=message.sequence,
+            timestamp=message.captured_at.timestamp(),
+            faces=inputs,
+            predecessor_key=frame_key(message.camera_id, message.sequence - 1, message.run_id),
+        )
+        recorded: list[RecordedTrack] = []
+        alerts = 0
+        if applied.tracks is not None and applied.outcome is not Outcome.STALE:
+            with Session(self.engine) as session, session.begin():
+                recorded = self.recorder.record(
+                    session,
+                    frame=image,
+                    faces=faces,
+                    tracks=applied.tracks,
+                    seen_at=message.captured_at,
+                    model_version=version,
+                )
+                alerts = len(self.recorder.alert(session, recorded))
+            self.recorder.publish_last_person(recorded)
+            publish_sightings(self.redis, [track.live_summary() for track in recorded])
+            self._show(message, image, faces, applied.tracks, recorded)
+        self._count(message, faces, matches, applied.outcome)
+        # Deleting the frame tells the capture service it is no longer pending.
+        self.redis.delete(message.frame_key)
+        return FrameResult(
+            camera_id=message.camera_id,
+            sequence=message.sequence,
+            faces=len(faces),
+            outcome=str(applied.outcome),
+            events=len(recorded),
+            alerts=alerts,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _embedder_version(self) -> int:
+        model = self.models.status().model(EMBEDDER)
+        if model is None or model.serving_version is None:
+            raise ModelServerError("no face_embedder version is being served")
+        return model.serving_version
+
+    def _show(
+        self,
+        message: FrameMessage,
+        image: np.ndarray,
+        faces: list[FaceObservation],
+        tracks: FrameTracks,
+        recorded: list[RecordedTrack],
+    ) -> None:
+        """The live view: the annotated frame and a JSON summary of the latest frame of the camera."""
+        names = {track.report.track_id: track.person_name for track in recorded}
+        reports = {report.track_id: report for report in tracks.updated}
+        labels = []
+        for face, track_id in zip(faces, tracks.face_tracks, strict=True):
+            report = reports.get(track_id)
+            labels.append(
+                FaceLabel(
+                    box=face.box,
+                    name=names.get(track_id),
+                    status=str(report.status) if report else "pending",
+                    age=face.age,
+                    gender=face.gender,
+                )
+            )
+        self.annotated.store(
+            message.camera_id, draw_faces(image, labels), captured_at=message.captured_at.timestamp()
+        )
+        summary = {
+            "camera_id": message.camera_id,
+            "sequence": message.sequence,
+            "captured_at": message.captured_at.isoformat(),
+            "faces": [
+                {
+                    "box": label.box,
+                    "name": label.name,
+                    "status": label.status,
+                    "age": label.age,
+                    "gender": label.gender,
+                }
+                for label in labels
+            ],
+        }
+        self.redis.set(LATEST_RESULT_KEY.format(camera_id=message.camera_id), json.dumps(summary), ex=3600)
+
+    def _count(
+        self, message: FrameMessage, faces: list[FaceObservation], matches: list[Match], outcome: Outcome
+    ) -> None:
+        if self.metrics is None:
+            return
+        camera = message.camera_id
+        self.metrics.frames_processed.labels(camera, str(outcome)).inc()
+        self.metrics.faces.labels(camera).inc(len(faces))
+        named = sum(1 for match in matches if match.person is not None)
+        self.metrics.matches.labels(camera).inc(named)
+        self.metrics.unknowns.labels(camera).inc(len(faces) - named)
+        latency = (datetime.now(UTC) - message.captured_at).total_seconds()
+        self.metrics.capture_to_result_seconds.labels(camera).observe(max(latency, 0.0))
