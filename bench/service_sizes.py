@@ -51,13 +51,16 @@ def measure(service: str, workdir: Path) -> dict[str, object]:
     if venv.exists():
         shutil.rmtree(venv)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
     started = time.monotonic()
-    subprocess.run(
-        [*pip, "install", "-c", str(ROOT / "constraints.txt"), str(ROOT / "services" / service)],
-        check=True,
+    install = subprocess.run(
+        [*pip, "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(ROOT / "services" / service)],
+        capture_output=True,
+        text=True,
         cwd=workdir,
     )
+    if install.returncode != 0:
+        raise SystemExit(f"{service}: pip install failed:\n{install.stdout}{install.stderr}")
     install_s = time.monotonic() - started
     help_run = subprocess.run(
         [str(venv / "bin" / ENTRY_POINTS[service]), "--help"], capture_output=True, text=True, timeout=300
@@ -90,13 +93,18 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where the venvs go (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the venvs afterwards")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("services", nargs="*", default=list(ENTRY_POINTS), choices=list(ENTRY_POINTS))
+    parser.add_argument(
+        "--service",
+        action="append",
+        choices=list(ENTRY_POINTS),
+        help="only this one (repeatable; default: all)",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="amyplant-sizes-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     try:
-        for service in args.services:
+        for service in args.service or list(ENTRY_POINTS):
             result = measure(service, workdir)
             results.append(result)
             print(

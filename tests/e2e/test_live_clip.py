@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from amyplant.embedded.ports import free_loopback_port
 from amyplant_config.discovery import StackRecord
 from amyplant_store.database import create_engine
-from tests.integration.gallery.conftest import truncate
+from tests.gallery.conftest import truncate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ADMIN_KEY = "amyk_e2e-admin-key-for-the-live-clip-test"

@@ -1,1 +1,1 @@
-"""Gallery API tests against the embedded Postgres with pgvector."""
+"""Tests of the gallery service: its API against the embedded Postgres with pgvector."""

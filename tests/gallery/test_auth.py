@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from amyplant_gallery.api_keys import ADMIN_KEY_FILE, ensure_admin_key, hash_key
 from amyplant_store.database import create_engine
-from tests.integration.gallery.conftest import ADMIN_KEY, PEPPER
+from tests.gallery.conftest import ADMIN_KEY, PEPPER
 
 
 def new_key(client: TestClient, name: str, scopes: list[str]) -> tuple[int, str]:

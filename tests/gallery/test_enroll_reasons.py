@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.integration.gallery.images import (
+from tests.gallery.images import (
     blank_photo,
     blurred,
     png_header_only,

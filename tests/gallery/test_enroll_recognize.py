@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.integration.gallery.conftest import enroll_folder, probe_labels
+from tests.gallery.conftest import enroll_folder, probe_labels
 
 FIVE_PEOPLE = ("alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie")
 

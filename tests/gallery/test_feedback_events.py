@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.integration.gallery.conftest import enroll_folder
+from tests.gallery.conftest import enroll_folder
 
 
 def record(client: TestClient, path: Path, camera: str, **form: str) -> list[dict[str, Any]]:

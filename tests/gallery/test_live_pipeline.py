@@ -16,7 +16,7 @@ from amyplant_inference.worker import build_processor
 from amyplant_queue.frames import encode_jpeg, store_frame
 from amyplant_queue.messages import FrameMessage, frame_key
 from amyplant_store.database import create_engine
-from tests.integration.gallery.conftest import enroll_folder
+from tests.gallery.conftest import enroll_folder
 
 pytestmark = pytest.mark.slow
 FPS = 5

@@ -8,7 +8,7 @@ import zipfile
 
 from fastapi.testclient import TestClient
 
-from tests.integration.gallery.test_people_api import add_sample
+from tests.gallery.test_people_api import add_sample
 
 
 def test_an_export_imports_back_after_the_people_are_gone(

@@ -14,8 +14,8 @@ from PIL import Image
 from amyplant_gallery.app import create_app
 from amyplant_gallery.uploads import decode_image_bytes, read_limited
 from amyplant_store.errors import GalleryError
-from tests.integration.gallery.conftest import ADMIN_KEY, gallery_settings
-from tests.integration.gallery.images import blank_photo, png_header_only, stored_rotated
+from tests.gallery.conftest import ADMIN_KEY, gallery_settings
+from tests.gallery.images import blank_photo, png_header_only, stored_rotated
 
 LIMIT = 50_000_000
 

@@ -1,1 +1,1 @@
-"""Trainer unit tests."""
+"""Tests of the trainer service: LabelMe, augmentation, the network and loss, a real training run."""

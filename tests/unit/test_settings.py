@@ -55,3 +55,40 @@ def test_model_repository_defaults_under_the_state_dir(monkeypatch: pytest.Monke
     monkeypatch.setenv("AMYPLANT_STATE_DIR", "/var/lib/amyplant")
     monkeypatch.delenv("AMYPLANT_MODEL_REPOSITORY", raising=False)
     assert CommonSettings().resolved_model_repository == Path("/var/lib/amyplant/models")
+
+
+def test_secrets_are_read_from_files_named_after_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # How Compose `secrets:` and Kubernetes secret volumes hand them over: one file per variable.
+    monkeypatch.delenv("AMYPLANT_GALLERY_API_KEY_PEPPER", raising=False)
+    monkeypatch.delenv("AMYPLANT_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("AMYPLANT_SECRETS_DIR", str(tmp_path))
+    (tmp_path / "AMYPLANT_GALLERY_API_KEY_PEPPER").write_text("pepper-from-a-file\n")
+    assert GallerySettings().api_key_pepper == "pepper-from-a-file"
+    # An environment value still wins over the file.
+    monkeypatch.setenv("AMYPLANT_GALLERY_API_KEY_PEPPER", "pepper-from-the-environment")
+    assert GallerySettings().api_key_pepper == "pepper-from-the-environment"
+
+
+def test_an_empty_secret_file_is_refused_like_a_missing_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AMYPLANT_GALLERY_API_KEY_PEPPER", raising=False)
+    monkeypatch.delenv("AMYPLANT_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("AMYPLANT_SECRETS_DIR", str(tmp_path))
+    (tmp_path / "AMYPLANT_GALLERY_API_KEY_PEPPER").write_text("")
+    with pytest.raises(ValidationError, match="AMYPLANT_GALLERY_API_KEY_PEPPER"):
+        GallerySettings()
+
+
+def test_the_database_password_file_goes_into_a_url_without_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AMYPLANT_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("AMYPLANT_DATABASE_URL", "postgresql+psycopg://amyplant@postgres:5432/amyplant")
+    (tmp_path / "AMYPLANT_DATABASE_PASSWORD").write_text("p@ss/word")
+    assert CommonSettings().database_url == "postgresql+psycopg://amyplant:p%40ss%2Fword@postgres:5432/amyplant"
+    # A URL that already carries a password keeps it.
+    monkeypatch.setenv("AMYPLANT_DATABASE_URL", "postgresql+psycopg://amyplant:given@postgres/amyplant")
+    assert CommonSettings().database_url == "postgresql+psycopg://amyplant:given@postgres/amyplant"

@@ -6,9 +6,12 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from amyplant_config.secret_files import FileSecretsSettings
 
 # Values that must never protect a real installation; they are accepted only in development.
 KNOWN_INSECURE_SECRETS = frozenset({"", "changeme", "secret", "development-only-secret"})
@@ -22,7 +25,7 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(FileSecretsSettings):
     """What every service needs to reach the rest of the system (prefix AMYPLANT_)."""
 
     model_config = SettingsConfigDict(env_prefix="AMYPLANT_", extra="ignore", protected_namespaces=())
@@ -44,6 +47,13 @@ class CommonSettings(BaseSettings):
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of Postgres with pgvector. Unset: the embedded PostgreSQL 18 is started.",
+    )
+    database_password: str | None = Field(
+        None,
+        description=(
+            "Password put into database_url when the URL has none: lets the URL stay in plain configuration "
+            "while the password comes from a secret file (AMYPLANT_DATABASE_PASSWORD under the secrets dir)."
+        ),
     )
     embedded_postgres_shared_buffers: str = Field(
         "256MB",
@@ -69,8 +79,24 @@ class CommonSettings(BaseSettings):
     def resolved_model_repository(self) -> Path:
         return self.model_repository or self.state_dir / "models"
 
+    @model_validator(mode="after")
+    def _password_into_database_url(self) -> Self:
+        if self.database_url and self.database_password:
+            self.database_url = url_with_password(self.database_url, self.database_password)
+        return self
 
-class ServiceSettings(BaseSettings):
+
+def url_with_password(url: str, password: str) -> str:
+    """The URL with the password set for its user, unless it already carries one."""
+    parts = urlsplit(url)
+    if parts.password is not None or not parts.username:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    netloc = f"{parts.username}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class ServiceSettings(FileSecretsSettings):
     """Base of the per-service classes: holds the common settings and checks secrets."""
 
     model_config = SettingsConfigDict(extra="ignore", protected_namespaces=())

@@ -24,9 +24,14 @@ def _die_with_parent() -> None:
 
 @dataclass
 class Child:
-    """One supervised command, restarted with backoff when it dies unexpectedly."""
+    """One supervised service process, restarted with backoff when it dies unexpectedly.
+
+    `module` is the service's own command module (the one its image's entry point runs), so the
+    embedded mode starts each service exactly as a container would.
+    """
 
     name: str
+    module: str
     arguments: list[str]
     environment: dict[str, str]
     log_path: Path
@@ -40,7 +45,7 @@ class Child:
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "amyplant.cli", *self.arguments],
+                [sys.executable, "-m", self.module, *self.arguments],
                 env=self.environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -105,24 +105,31 @@ class Supervisor:
 
     def _plan_children(self, environment: dict[str, str]) -> list[Child]:
         logs = self.state_dir / "logs"
-        children = [Child("gallery", ["gallery"], environment, logs / "gallery.log")]
+        children = [Child("gallery", "amyplant_gallery.cli", [], environment, logs / "gallery.log")]
         children += [
             Child(
                 f"worker-{index}",
-                ["worker", "--name", f"worker-{index}@%h"],
+                "amyplant_inference.cli",
+                ["--name", f"worker-{index}@%h"],
                 environment,
                 logs / f"worker-{index}.log",
             )
             for index in range(1, self.settings.workers + 1)
         ]
         for camera in self.cameras:
-            arguments = ["capture", "--camera", camera.id]
+            arguments = ["--camera", camera.id]
             if self.cameras_file is not None:
                 arguments += ["--cameras-file", str(self.cameras_file.resolve())]
             else:
                 arguments += ["--source", camera.source]
             children.append(
-                Child(f"capture-{camera.id}", arguments, environment, logs / f"capture-{camera.id}.log")
+                Child(
+                    f"capture-{camera.id}",
+                    "amyplant_capture.cli",
+                    arguments,
+                    environment,
+                    logs / f"capture-{camera.id}.log",
+                )
             )
         return children
 
