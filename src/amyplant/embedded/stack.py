@@ -15,8 +15,11 @@ class EmbeddedStack:
         self.redis: EmbeddedRedis | None = None
         self.postgres: EmbeddedPostgres | None = None
 
-    def start(self) -> tuple[str, str]:
-        """Return (redis_url, database_url), starting embedded servers where no URL is configured."""
+    def start(self, *, postgres_password: str | None = None) -> tuple[str, str]:
+        """Return (redis_url, database_url), starting embedded servers where no URL is configured.
+
+        Without a password the embedded PostgreSQL keeps a generated one beside its data.
+        """
         redis_url = self.settings.redis_url
         database_url = self.settings.database_url
         try:
@@ -26,6 +29,7 @@ class EmbeddedStack:
             if database_url is None:
                 self.postgres = EmbeddedPostgres(
                     self.settings.state_dir / "postgres",
+                    password=postgres_password,
                     server_settings={"shared_buffers": self.settings.embedded_postgres_shared_buffers},
                 )
                 database_url = self.postgres.start()

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from amyplant_config.settings import generate_secret
 
+EMBEDDED_POSTGRES_PASSWORD = "AMYPLANT_EMBEDDED_POSTGRES_PASSWORD"
 # Environment variable -> what it protects; generated once per installation when not set by the user.
 GENERATED_SECRETS = {
     "AMYPLANT_GALLERY_API_KEY_PEPPER": "hashes of API keys",
     "AMYPLANT_WORKER_WEBHOOK_SECRET": "HMAC signature of alert webhooks",
+    EMBEDDED_POSTGRES_PASSWORD: "the embedded PostgreSQL's superuser (scram-sha-256)",
 }
 
 

@@ -14,7 +14,7 @@ import httpx
 
 from amyplant.embedded.stack import EmbeddedStack
 from amyplant.supervisor.children import Child, stop_children
-from amyplant.supervisor.secrets_file import load_or_create_secrets
+from amyplant.supervisor.secrets_file import EMBEDDED_POSTGRES_PASSWORD, load_or_create_secrets
 from amyplant_capture.cameras import CameraConfig
 from amyplant_config.discovery import StackRecord
 from amyplant_config.settings import UpSettings
@@ -70,9 +70,10 @@ class Supervisor:
             from amyplant_modelbuild.build import build_missing
 
             build_missing(self.settings.common.resolved_model_repository)
-        redis_url, database_url = self.stack.start()
+        secrets = load_or_create_secrets(self.state_dir)
+        redis_url, database_url = self.stack.start(postgres_password=secrets[EMBEDDED_POSTGRES_PASSWORD])
         migrate(database_url)
-        environment = self._child_environment(redis_url, database_url)
+        environment = self._child_environment(redis_url, database_url, secrets)
         self.children = self._plan_children(environment)
         for child in self.children:
             child.start()
@@ -89,9 +90,14 @@ class Supervisor:
     def gallery_url(self) -> str:
         return f"http://127.0.0.1:{self.gallery_port}"
 
-    def _child_environment(self, redis_url: str, database_url: str) -> dict[str, str]:
+    def _child_environment(
+        self, redis_url: str, database_url: str, secrets: dict[str, str]
+    ) -> dict[str, str]:
         environment = dict(os.environ)
-        environment.update(load_or_create_secrets(self.state_dir))
+        # The services reach Postgres through the URL; the superuser password itself stays here.
+        environment.update(
+            {name: value for name, value in secrets.items() if name != EMBEDDED_POSTGRES_PASSWORD}
+        )
         environment.update(
             {
                 "AMYPLANT_STATE_DIR": str(self.state_dir),
