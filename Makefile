@@ -37,12 +37,12 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src libs services tests bench
-	$(BIN)/ruff format --check src libs services tests bench
+	$(BIN)/ruff check src libs services tests bench docker
+	$(BIN)/ruff format --check src libs services tests bench docker
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy tests
+	$(BIN)/mypy tests docker
 
 ## Pin the third-party versions of a fresh install (after a dependency was added or changed).
 constraints: $(STAMP)

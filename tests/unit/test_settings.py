@@ -88,7 +88,9 @@ def test_the_database_password_file_goes_into_a_url_without_one(
     monkeypatch.setenv("AMYPLANT_SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("AMYPLANT_DATABASE_URL", "postgresql+psycopg://amyplant@postgres:5432/amyplant")
     (tmp_path / "AMYPLANT_DATABASE_PASSWORD").write_text("p@ss/word")
-    assert CommonSettings().database_url == "postgresql+psycopg://amyplant:p%40ss%2Fword@postgres:5432/amyplant"
+    assert (
+        CommonSettings().database_url == "postgresql+psycopg://amyplant:p%40ss%2Fword@postgres:5432/amyplant"
+    )
     # A URL that already carries a password keeps it.
     monkeypatch.setenv("AMYPLANT_DATABASE_URL", "postgresql+psycopg://amyplant:given@postgres/amyplant")
     assert CommonSettings().database_url == "postgresql+psycopg://amyplant:given@postgres/amyplant"

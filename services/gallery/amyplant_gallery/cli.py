@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     """Bring the database to the newest schema and exit: the migration Job of a cluster runs this."""
     from amyplant_config.discovery import resolve_urls
-    from amyplant_config.settings import GallerySettings
+    from amyplant_config.settings import CommonSettings
     from amyplant_store.database import migrate
 
-    _, database_url = resolve_urls(GallerySettings().common)
+    # Only the database is needed: the job that runs this holds no API-key pepper.
+    _, database_url = resolve_urls(CommonSettings())
     migrate(database_url)
     print("amyplant-gallery migrate: the schema is at the newest revision")
     return 0
