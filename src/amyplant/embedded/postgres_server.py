@@ -168,62 +168,39 @@ class EmbeddedPostgres:
         if not re.search(r"^[^#\n]*\btrust\s*$", rules, flags=re.MULTILINE):
             return
         # Still trusted until the reload below: set the password first, over stdin rather than argv.
-        subprocess.run(
-            [
-                self._bin("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                "postgres",
-            ],
-            input=(
+        self._psql(
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+            sql=(
                 f"SET password_encryption = '{AUTH_METHOD}';\n"
                 f"ALTER ROLE postgres PASSWORD '{self.password}';\n"
             ),
-            capture_output=True,
-            text=True,
-            check=True,
         )
         hba.write_text(re.sub(r"\btrust(\s*)$", AUTH_METHOD + r"\1", rules, flags=re.MULTILINE))
         self._check([self._bin("pg_ctl"), "-D", str(self.pgdata), "reload"], "pg_ctl reload")
 
-    def _create_database(self) -> None:
-        exists = subprocess.run(
-            [
-                self._bin("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-tAc",
-                f"select 1 from pg_database where datname = '{DATABASE_NAME}'",
-            ],
+    def _psql(self, *arguments: str, sql: str | None = None) -> str:
+        """Run psql as the superuser on loopback, authenticated with the password; its output."""
+        return subprocess.run(
+            [self._bin("psql"), *self._client_arguments(), *arguments],
+            input=sql,
             capture_output=True,
             text=True,
             check=True,
             env=self._client_environment(),
-        ).stdout.strip()
+        ).stdout
+
+    def _client_arguments(self) -> list[str]:
+        return ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
+    def _create_database(self) -> None:
+        exists = self._psql("-tAc", f"select 1 from pg_database where datname = '{DATABASE_NAME}'").strip()
         if exists != "1":
             self._check(
-                [
-                    self._bin("createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    DATABASE_NAME,
-                ],
+                [self._bin("createdb"), *self._client_arguments(), DATABASE_NAME],
                 "createdb",
                 environment=self._client_environment(),
             )
