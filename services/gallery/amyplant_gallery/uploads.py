@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from amyplant_store.errors import GalleryError
 
@@ -68,6 +68,9 @@ def decode_image_bytes(data: bytes, *, filename: str, max_pixels: int) -> Decode
             height=image.height,
             limit_pixels=max_pixels,
         )
+    # Pillow's LOAD_TRUNCATED_IMAGES is one switch for the whole process, and a library may turn it on when
+    # imported (face_recognition does): a truncated upload must be refused all the same.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             # Our own pixel limit was checked above; Pillow's bomb warning adds nothing.
