@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import redis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from amyplant_queue.annotated_frames import AnnotatedFrames
@@ -52,9 +52,12 @@ def test_metrics_report_queue_depth(bare_client: TestClient, redis_client: redis
 
 
 def test_training_can_be_started_followed_and_cancelled(
-    bare_client: TestClient, redis_client: redis.Redis, tmp_path: Path
+    bare_client: TestClient, redis_client: redis.Redis
 ) -> None:
-    started = bare_client.post("/api/v1/training", json={"dataset": str(tmp_path), "epochs": 2})
+    assert isinstance(bare_client.app, FastAPI)
+    dataset = bare_client.app.state.context.settings.resolved_datasets_dir() / "door"
+    dataset.mkdir(parents=True, exist_ok=True)
+    started = bare_client.post("/api/v1/training", json={"dataset": str(dataset), "epochs": 2})
     assert started.status_code == 202, started.text
     job = started.json()
     assert job["state"] == "queued" and job["request"]["epochs"] == 2

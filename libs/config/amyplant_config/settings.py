@@ -149,6 +149,26 @@ class GallerySettings(ServiceSettings):
     max_import_bytes: int = Field(
         4 * 1024**3, gt=0, description="Largest gallery archive accepted by POST /api/v1/import."
     )
+    auth_failure_limit: int = Field(
+        20,
+        ge=1,
+        description="Failed authentications (unknown or revoked keys) one client address may make per window "
+        "before its requests are answered 429 until the window has passed.",
+    )
+    auth_failure_window_s: float = Field(
+        60.0, gt=0, description="Seconds over which failed authentications of one address are counted."
+    )
+
+    datasets_dir: Path | None = Field(
+        None,
+        description="The only folder POST /api/v1/training may name datasets in (symlinks and '..' resolved; "
+        "each dataset must exist here as a folder): the trainer's datasets folder "
+        "(AMYPLANT_TRAINER_DATASETS_DIR) as this machine sees it. Unset: <state_dir>/datasets, the "
+        "trainer's default.",
+    )
+
+    def resolved_datasets_dir(self) -> Path:
+        return self.datasets_dir or self.common.state_dir / "datasets"
 
     def secret_fields(self) -> dict[str, str]:
         return {"api_key_pepper": self.api_key_pepper}

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from amyplant_store.errors import GalleryError, not_found
 from amyplant_store.tables import Event, Face, NegativeSample, Person, Visitor
+from amyplant_store.text import check_text, normalise_name
 
 MAX_NAME_LENGTH = 200
 
@@ -24,8 +25,9 @@ class PersonSummary:
 
 
 def clean_name(name: str) -> str:
-    """A person's name without surrounding blanks; empty or overlong names are refused."""
-    cleaned = " ".join(name.split())
+    """A person's name as stored and compared: every name that enters goes through here (the API, visitor
+    naming, import). Control characters are refused, the rest normalised (`normalise_name`)."""
+    cleaned = normalise_name(check_text(name, field="name"))
     if not cleaned:
         raise GalleryError("invalid_name", "a person's name cannot be empty", status=422)
     if len(cleaned) > MAX_NAME_LENGTH:
@@ -54,7 +56,7 @@ def _refuse_taken_name(session: Session, *, name: str, except_id: int | None = N
 def create_person(session: Session, *, name: str, notes: str = "", alert: bool = False) -> Person:
     cleaned = clean_name(name)
     _refuse_taken_name(session, name=cleaned)
-    person = Person(name=cleaned, notes=notes, alert=alert)
+    person = Person(name=cleaned, notes=check_text(notes, field="notes", multiline=True), alert=alert)
     session.add(person)
     session.flush()
     session.refresh(person)
@@ -93,7 +95,7 @@ def list_people(session: Session, *, query: str | None, limit: int, offset: int)
     """A page of people ordered by name, optionally those whose name contains `query`; and the total."""
     condition: sa.ColumnElement[bool] = sa.true()
     if query:
-        escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = normalise_name(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         condition = Person.name.ilike(f"%{escaped}%", escape="\\")
     total = session.scalar(sa.select(sa.func.count()).select_from(Person).where(condition)) or 0
     page = session.scalars(
@@ -120,7 +122,7 @@ def update_person(
         _refuse_taken_name(session, name=cleaned, except_id=person.id)
         person.name = cleaned
     if notes is not None:
-        person.notes = notes
+        person.notes = check_text(notes, field="notes", multiline=True)
     if alert is not None:
         person.alert = alert
     person.updated_at = sa.func.now()  # type: ignore[assignment]

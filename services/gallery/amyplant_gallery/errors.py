@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from amyplant_gallery.security_headers import security_headers
 from amyplant_store.errors import ErrorBody, GalleryError
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,10 @@ def _render(status: int, body: ErrorBody, headers: dict[str, str] | None = None)
 
 async def _gallery_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, GalleryError)
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return _render(error.status, error.body(), headers)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.status == 429 and "retry_after_s" in error.details:
+        headers["Retry-After"] = str(error.details["retry_after_s"])
+    return _render(error.status, error.body(), headers or None)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -54,16 +58,30 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-    return _render(
-        error.status_code, ErrorBody(code=code, message=str(error.detail)), dict(error.headers or {})
-    )
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+    return _render(error.status_code, ErrorBody(code=code, message=str(error.detail)), headers)
+
+
+def _allowed_methods(request: Request, first_route: str) -> str:
+    """Every method of the request's path: Starlette's 405 names only those of the first route matching it,
+    and a path often has one route per method (GET and POST /api/v1/people)."""
+    methods = {method.strip() for method in first_route.split(",") if method.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.scope["path"]):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # A bug or a dependency failing: logged with its traceback, reported without internals.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     body = ErrorBody(code="internal_error", message="the gallery failed to handle this request; see its log")
-    return _render(500, body)
+    # Rendered outside the middleware stack (by Starlette's outermost error middleware): headers added here.
+    return _render(500, body, security_headers(request.url.path))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -84,6 +102,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: ("image_too_large", "the image has 120000000 pixels; the limit is 50000000"),
         415: ("not_an_image", "the file is not an image (JPEG, PNG, WebP, BMP, GIF or TIFF)"),
         422: ("no_face", "no face was found in the image"),
+        429: ("too_many_failed_authentications", "too many failed authentications from this address"),
         503: ("models_unavailable", "the face models cannot be reached"),
     }
     responses: dict[int | str, dict[str, Any]] = {}

@@ -75,7 +75,7 @@ def decode_image_bytes(data: bytes, *, filename: str, max_pixels: int) -> Decode
         with warnings.catch_warnings():
             # Our own pixel limit was checked above; Pillow's bomb warning adds nothing.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            upright = ImageOps.exif_transpose(image)
+            upright = _eight_bits(ImageOps.exif_transpose(image))
             rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         raise GalleryError(
@@ -91,6 +91,23 @@ def decode_image_bytes(data: bytes, *, filename: str, max_pixels: int) -> Decode
         image_format=str(image.format),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _eight_bits(image: Image.Image) -> Image.Image:
+    """Greyscale of more than 8 bits scaled to 8 (Pillow's own conversion clips everything above 255).
+
+    16-bit modes span 0..65535; 32-bit integer and float images carry no range, so theirs is guessed from
+    the largest value: up to 1.0 (float), 255, 65535, else the largest value itself.
+    """
+    if not (image.mode.startswith("I;16") or image.mode in ("I", "F")):
+        return image
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    full_scale = 65535.0
+    if image.mode in ("I", "F"):
+        top = float(values.max()) if values.size else 0.0
+        limits = (1.0, 255.0, 65535.0) if image.mode == "F" else (255.0, 65535.0)
+        full_scale = next((limit for limit in limits if top <= limit), top)
+    return Image.fromarray(np.clip(np.rint(values * np.float32(255.0 / full_scale)), 0, 255).astype(np.uint8))
 
 
 def _open(data: bytes, *, filename: str, max_pixels: int) -> Image.Image:

@@ -1,4 +1,4 @@
-"""Administration: API keys (create, list, revoke) and export/import of the whole gallery."""
+"""Administration: API keys (create, list, revoke), the audit log, and export/import of the gallery."""
 
 from __future__ import annotations
 
@@ -7,18 +7,28 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import IO, Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from amyplant_gallery import api_keys
 from amyplant_gallery.dependencies import AdminKey, Context, DbSession
 from amyplant_gallery.errors import error_responses
-from amyplant_gallery.schemas.admin import ImportOut, KeyCreate, KeyOut, NewKeyOut
+from amyplant_gallery.schemas.admin import AuditEntryOut, AuditPage, ImportOut, KeyCreate, KeyOut, NewKeyOut
+from amyplant_gallery.schemas.common import Offset, RowId
 from amyplant_gallery.transfer import export_gallery, import_gallery, read_archive
+from amyplant_store.audit import list_audit, record_audit
 from amyplant_store.errors import GalleryError
+from amyplant_store.tables import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 CHUNK = 1 << 20
+
+
+def audit(session: Session, key: ApiKey, action: str, target: str, **details: object) -> None:
+    record_audit(
+        session, actor_key_id=key.id, actor_name=key.name, action=action, target=target, details=details
+    )
 
 
 @router.post(
@@ -31,6 +41,14 @@ def create_key(body: KeyCreate, context: Context, session: DbSession, key: Admin
     new = api_keys.create_key(
         session, name=body.name, scopes=body.scopes, pepper=context.settings.api_key_pepper
     )
+    audit(
+        session,
+        key,
+        "api_key.create",
+        f"api_key:{new.record.id}",
+        name=new.record.name,
+        scopes=new.record.scopes,
+    )
     return NewKeyOut(**KeyOut.of(new.record).model_dump(), key=new.secret)
 
 
@@ -42,12 +60,29 @@ def list_keys(session: DbSession, key: AdminKey) -> list[KeyOut]:
 @router.delete(
     "/api-keys/{key_id}", summary="Revoke an API key", responses=error_responses(401, 403, 404, 409)
 )
-def revoke_key(key_id: int, session: DbSession, key: AdminKey) -> KeyOut:
+def revoke_key(key_id: RowId, session: DbSession, key: AdminKey) -> KeyOut:
     if key_id == key.id:
         raise GalleryError(
             "cannot_revoke_own_key", "a key cannot revoke itself; use another admin key", status=409
         )
-    return KeyOut.of(api_keys.revoke_key(session, key_id=key_id))
+    revoked = api_keys.revoke_key(session, key_id=key_id)
+    audit(session, key, "api_key.revoke", f"api_key:{key_id}", name=revoked.name)
+    return KeyOut.of(revoked)
+
+
+@router.get(
+    "/audit",
+    summary="The audit log, newest first (merges, deletions, API keys, exports, imports, training)",
+    responses=error_responses(401, 403, 422),
+)
+def list_audit_log(
+    session: DbSession,
+    key: AdminKey,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+) -> AuditPage:
+    entries, total = list_audit(session, limit=limit, offset=offset)
+    return AuditPage(items=[AuditEntryOut.of(e) for e in entries], total=total, limit=limit, offset=offset)
 
 
 def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
@@ -65,6 +100,7 @@ def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
     responses={200: {"content": {"application/zip": {}}}, **error_responses(401, 403)},
 )
 def export(session: DbSession, key: AdminKey) -> StreamingResponse:
+    audit(session, key, "gallery.export", "gallery")
     archive = export_gallery(session)
     name = f"amyplant-gallery-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
     return StreamingResponse(
@@ -78,7 +114,7 @@ def export(session: DbSession, key: AdminKey) -> StreamingResponse:
     "/import",
     summary="Import a zip made by /export (merged: people by name, samples by source hash, events by "
     "camera and track)",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(400, 401, 403, 413, 422),
 )
 def import_archive(
     context: Context,
@@ -100,4 +136,5 @@ def import_archive(
     zipped, people = read_archive(archive.file, archive_bytes=size)
     with zipped:
         summary = import_gallery(session, archive=zipped, people=people)
+    audit(session, key, "gallery.import", "gallery", **asdict(summary))
     return ImportOut(**asdict(summary))

@@ -12,6 +12,7 @@ from amyplant_gallery.errors import error_responses
 from amyplant_gallery.feedback import confirm_person, reject_person
 from amyplant_gallery.image_events import record_image
 from amyplant_gallery.routes.uploads import decoded
+from amyplant_gallery.schemas.common import Offset, RowId, SingleLine, multipart_optional
 from amyplant_gallery.schemas.events import (
     EventOut,
     EventsPage,
@@ -24,7 +25,7 @@ from amyplant_store.errors import GalleryError
 from amyplant_store.tables import Event
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
-IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
+IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def _out(session: DbSession, events: list[Event]) -> list[EventOut]:
@@ -46,17 +47,24 @@ def record(
     session: DbSession,
     key: EnrollKey,
     image: Annotated[UploadFile, File(description="The camera image.")],
-    camera_id: Annotated[str, Form(min_length=1, max_length=200)],
+    camera_id: Annotated[SingleLine, Form(min_length=1, max_length=200)],
     track_id: Annotated[
-        str | None,
+        SingleLine | None,
         Form(
             max_length=200,
             description="Idempotency key; face i is recorded as '<track_id>/<i>'. Default: a new id.",
+            json_schema_extra=multipart_optional,
         ),
     ] = None,
-    seen_at: Annotated[datetime | None, Form(description="When the image was taken; default: now.")] = None,
+    seen_at: Annotated[
+        datetime | None,
+        Form(description="When the image was taken; default: now.", json_schema_extra=multipart_optional),
+    ] = None,
     threshold: Annotated[
-        float | None, Form(gt=0, le=4, description="Override of the match threshold.")
+        float | None,
+        Form(
+            gt=0, le=4, description="Override of the match threshold.", json_schema_extra=multipart_optional
+        ),
     ] = None,
 ) -> RecordedEventsOut:
     when = seen_at or datetime.now(UTC)
@@ -80,9 +88,9 @@ def record(
 def list_events(
     session: DbSession,
     key: ReadKey,
-    person_id: Annotated[int | None, Query()] = None,
-    visitor_id: Annotated[int | None, Query()] = None,
-    camera_id: Annotated[str | None, Query(max_length=200)] = None,
+    person_id: Annotated[RowId | None, Query()] = None,
+    visitor_id: Annotated[RowId | None, Query()] = None,
+    camera_id: Annotated[SingleLine | None, Query(max_length=200)] = None,
     since: Annotated[
         datetime | None, Query(description="Events still going on at or after this time.")
     ] = None,
@@ -91,7 +99,7 @@ def list_events(
     ] = None,
     unknown_only: Annotated[bool, Query(description="Only faces that named nobody.")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> EventsPage:
     filters = event_store.EventFilter(
         person_id=person_id,
@@ -106,7 +114,7 @@ def list_events(
 
 
 @router.get("/{event_id}", summary="One event", responses=error_responses(401, 403, 404))
-def get_event(event_id: int, session: DbSession, key: ReadKey) -> EventOut:
+def get_event(event_id: RowId, session: DbSession, key: ReadKey) -> EventOut:
     return _out(session, [event_store.get_event(session, event_id=event_id)])[0]
 
 
@@ -126,7 +134,7 @@ def _image(data: bytes | None, event_id: int, what: str) -> Response:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404)},
 )
-def snapshot(event_id: int, session: DbSession, key: ReadKey) -> Response:
+def snapshot(event_id: RowId, session: DbSession, key: ReadKey) -> Response:
     return _image(
         event_store.get_event(session, event_id=event_id, with_images=True).snapshot, event_id, "snapshot"
     )
@@ -134,11 +142,11 @@ def snapshot(event_id: int, session: DbSession, key: ReadKey) -> Response:
 
 @router.get(
     "/{event_id}/crop",
-    summary="The event's aligned face crop (JPEG)",
+    summary="The event's aligned face crop (JPEG; enroll scope: biometric data)",
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404)},
 )
-def crop(event_id: int, session: DbSession, key: ReadKey) -> Response:
+def crop(event_id: RowId, session: DbSession, key: EnrollKey) -> Response:
     return _image(event_store.get_event(session, event_id=event_id, with_images=True).crop, event_id, "crop")
 
 
@@ -151,7 +159,7 @@ def crop(event_id: int, session: DbSession, key: ReadKey) -> Response:
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def feedback(
-    event_id: int, body: FeedbackRequest, context: Context, session: DbSession, key: EnrollKey
+    event_id: RowId, body: FeedbackRequest, context: Context, session: DbSession, key: EnrollKey
 ) -> FeedbackOut:
     if body.is_person:
         outcome = confirm_person(

@@ -12,6 +12,7 @@ from amyplant_gallery.enrollment import FaceChoice, enroll_files
 from amyplant_gallery.erase import delete_or_erase_person
 from amyplant_gallery.errors import error_responses
 from amyplant_gallery.routes.uploads import parse_box, parse_choices, uploaded_files
+from amyplant_gallery.schemas.common import Offset, RowId, SingleLine, multipart_optional
 from amyplant_gallery.schemas.people import (
     DeletionOut,
     EnrollFileResult,
@@ -25,10 +26,11 @@ from amyplant_gallery.schemas.people import (
 )
 from amyplant_store import face_samples as face_store
 from amyplant_store import people as people_store
+from amyplant_store.audit import record_audit
 from amyplant_store.errors import not_found
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
-IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
+IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def _out(session: DbSession, person_id: int) -> PersonOut:
@@ -46,9 +48,11 @@ def create_person(body: PersonCreate, session: DbSession, key: EnrollKey) -> Per
 def list_people(
     session: DbSession,
     key: ReadKey,
-    query: Annotated[str | None, Query(max_length=200, description="Part of the name, any case.")] = None,
+    query: Annotated[
+        SingleLine | None, Query(max_length=200, description="Part of the name, any case.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PeoplePage:
     people, total = people_store.list_people(session, query=query, limit=limit, offset=offset)
     items = [PersonOut.of(s) for s in people_store.summarise(session, people=people)]
@@ -56,7 +60,7 @@ def list_people(
 
 
 @router.get("/{person_id}", summary="One person", responses=error_responses(401, 403, 404))
-def get_person(person_id: int, session: DbSession, key: ReadKey) -> PersonOut:
+def get_person(person_id: RowId, session: DbSession, key: ReadKey) -> PersonOut:
     return _out(session, person_id)
 
 
@@ -65,7 +69,7 @@ def get_person(person_id: int, session: DbSession, key: ReadKey) -> PersonOut:
     summary="Rename a person, or change notes or alert",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-def update_person(person_id: int, body: PersonUpdate, session: DbSession, key: EnrollKey) -> PersonOut:
+def update_person(person_id: RowId, body: PersonUpdate, session: DbSession, key: EnrollKey) -> PersonOut:
     people_store.update_person(
         session, person_id=person_id, name=body.name, notes=body.notes, alert=body.alert
     )
@@ -74,11 +78,20 @@ def update_person(person_id: int, body: PersonUpdate, session: DbSession, key: E
 
 @router.post(
     "/{person_id}/merge",
-    summary="Merge another person into this one",
+    summary="Merge another person into this one (deletes the other; admin, audited)",
     responses=error_responses(401, 403, 404, 422),
 )
-def merge_people(person_id: int, body: MergeRequest, session: DbSession, key: EnrollKey) -> PersonOut:
+def merge_people(person_id: RowId, body: MergeRequest, session: DbSession, key: AdminKey) -> PersonOut:
+    # Admin like DELETE: the merged person disappears.
     people_store.merge_people(session, into_id=person_id, from_id=body.from_person_id)
+    record_audit(
+        session,
+        actor_key_id=key.id,
+        actor_name=key.name,
+        action="person.merge",
+        target=f"person:{person_id}",
+        details={"from_person_id": body.from_person_id},
+    )
     return _out(session, person_id)
 
 
@@ -88,7 +101,7 @@ def merge_people(person_id: int, body: MergeRequest, session: DbSession, key: En
     responses=error_responses(401, 403, 404),
 )
 def delete_person(
-    person_id: int,
+    person_id: RowId,
     session: DbSession,
     key: AdminKey,
     erase: Annotated[
@@ -100,6 +113,15 @@ def delete_person(
     ] = False,
 ) -> DeletionOut:
     deletion = delete_or_erase_person(session, person_id=person_id, erase=erase)
+    # Ids and counts only: an erased person's name must not survive in the audit log.
+    record_audit(
+        session,
+        actor_key_id=key.id,
+        actor_name=key.name,
+        action="person.erase" if erase else "person.delete",
+        target=f"person:{person_id}",
+        details={"events_erased": deletion.events_erased, "visitors_deleted": deletion.visitors_deleted},
+    )
     return DeletionOut(
         person_id=deletion.person_id,
         erased=deletion.erased,
@@ -124,20 +146,33 @@ def delete_person(
     response_model=EnrollResponse,
     responses={
         207: {"model": EnrollResponse, "description": "Some files enrolled, some rejected."},
-        **error_responses(401, 403, 404, 413, 422, 503),
+        **error_responses(400, 401, 403, 404, 413, 422, 503),
     },
 )
 def enroll(
-    person_id: int,
+    person_id: RowId,
     context: Context,
     session: DbSession,
     key: EnrollKey,
     files: Annotated[list[UploadFile], File(description="Photos of the person (JPEG, PNG, WebP, ...).")],
     face_index: Annotated[
-        int | None, Form(ge=0, description="Which face, largest first, in every file.")
+        int | None,
+        Form(
+            ge=0,
+            description="Which face, largest first, in every file.",
+            json_schema_extra=multipart_optional,
+        ),
     ] = None,
-    face_box: Annotated[str | None, Form(description="'x1,y1,x2,y2': the face overlapping it most.")] = None,
-    choices: Annotated[str | None, Form(description='{"group.jpg": {"face_index": 1}} per file.')] = None,
+    face_box: Annotated[
+        str | None,
+        Form(
+            description="'x1,y1,x2,y2': the face overlapping it most.", json_schema_extra=multipart_optional
+        ),
+    ] = None,
+    choices: Annotated[
+        str | None,
+        Form(description='{"group.jpg": {"face_index": 1}} per file.', json_schema_extra=multipart_optional),
+    ] = None,
 ) -> JSONResponse:
     outcomes = enroll_files(
         session,
@@ -167,20 +202,22 @@ def enroll(
 
 
 @router.get(
-    "/{person_id}/faces", summary="A person's enrollment samples", responses=error_responses(401, 403, 404)
+    "/{person_id}/faces",
+    summary="A person's enrollment samples (enroll scope: biometric data)",
+    responses=error_responses(401, 403, 404),
 )
-def list_faces(person_id: int, session: DbSession, key: ReadKey) -> list[SampleOut]:
+def list_faces(person_id: RowId, session: DbSession, key: EnrollKey) -> list[SampleOut]:
     people_store.get_person(session, person_id=person_id)
     return [SampleOut.of(face) for face in face_store.list_faces(session, person_id=person_id)]
 
 
 @router.get(
     "/{person_id}/faces/{face_id}/crop",
-    summary="A sample's aligned face crop (JPEG)",
+    summary="A sample's aligned face crop (JPEG; enroll scope: biometric data)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404)},
 )
-def face_crop(person_id: int, face_id: int, session: DbSession, key: ReadKey) -> Response:
+def face_crop(person_id: RowId, face_id: RowId, session: DbSession, key: EnrollKey) -> Response:
     face = face_store.get_face(session, face_id=face_id, with_crop=True)
     if face.person_id != person_id:
         raise not_found("face", face_id)
@@ -193,6 +230,6 @@ def face_crop(person_id: int, face_id: int, session: DbSession, key: ReadKey) ->
     summary="Delete one sample",
     responses=error_responses(401, 403, 404),
 )
-def delete_face(person_id: int, face_id: int, session: DbSession, key: EnrollKey) -> Response:
+def delete_face(person_id: RowId, face_id: RowId, session: DbSession, key: EnrollKey) -> Response:
     face_store.delete_face(session, person_id=person_id, face_id=face_id)
     return Response(status_code=204)

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from amyplant_gallery.dependencies import Context, DbSession, ReadKey
+from amyplant_gallery.dependencies import Context, DbSession, EnrollKey, ReadKey
 from amyplant_gallery.errors import error_responses
 from amyplant_gallery.recognition import recognize, search_events, verify_images, verify_person
 from amyplant_gallery.routes.uploads import decoded
-from amyplant_gallery.schemas.common import FaceOut
+from amyplant_gallery.schemas.common import FaceOut, RowId, multipart_optional
 from amyplant_gallery.schemas.recognition import (
     RecognizeResponse,
     SearchHitOut,
@@ -32,7 +32,12 @@ Threshold = Annotated[
     ),
 ]
 FaceIndex = Annotated[
-    int | None, Form(ge=0, description="Which face, largest first, when there are several.")
+    int | None,
+    Form(
+        ge=0,
+        description="Which face, largest first, when there are several.",
+        json_schema_extra=multipart_optional,
+    ),
 ]
 
 
@@ -76,8 +81,13 @@ def verify(
     session: DbSession,
     key: ReadKey,
     image: Annotated[UploadFile, File(description="The face to verify.")],
-    other: Annotated[UploadFile | None, File(description="A second image to compare with.")] = None,
-    person_id: Annotated[int | None, Form(description="Or: a person to compare with.")] = None,
+    other: Annotated[
+        UploadFile | None,
+        File(description="A second image to compare with.", json_schema_extra=multipart_optional),
+    ] = None,
+    person_id: Annotated[
+        RowId | None, Form(description="Or: a person to compare with.", json_schema_extra=multipart_optional)
+    ] = None,
     face_index: FaceIndex = None,
     other_face_index: FaceIndex = None,
     threshold: Threshold = None,
@@ -112,13 +122,15 @@ def verify(
 
 @router.post(
     "/search",
-    summary="Retrospective search: past events showing the face of a photo, best first",
+    summary="Retrospective search: past events showing the face of a photo, best first (enroll scope)",
+    description="Finds a face in every stored sighting by its descriptor: a biometric search of the archive, "
+    "so it needs the enroll scope, like the face crops.",
     responses=IMAGE_ERRORS,
 )
 def search(
     context: Context,
     session: DbSession,
-    key: ReadKey,
+    key: EnrollKey,
     image: Annotated[UploadFile, File(description="A photo of the face to look for.")],
     face_index: FaceIndex = None,
     threshold: Threshold = None,

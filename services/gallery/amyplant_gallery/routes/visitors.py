@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from amyplant_gallery.dependencies import Context, DbSession, EnrollKey, ReadKey
 from amyplant_gallery.errors import error_responses
+from amyplant_gallery.schemas.common import Offset, RowId
 from amyplant_gallery.schemas.events import (
     NameVisitorRequest,
     NamingOut,
@@ -27,7 +28,7 @@ def list_visitors(
     key: ReadKey,
     named: Annotated[bool | None, Query(description="true: named ones only; false: still unknown.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> VisitorsPage:
     rows, total = visitor_store.list_visitors(session, named=named, limit=limit, offset=offset)
     return VisitorsPage(
@@ -36,18 +37,18 @@ def list_visitors(
 
 
 @router.get("/{visitor_id}", summary="One visitor", responses=error_responses(401, 403, 404))
-def get_visitor(visitor_id: int, session: DbSession, key: ReadKey) -> VisitorOut:
+def get_visitor(visitor_id: RowId, session: DbSession, key: ReadKey) -> VisitorOut:
     visitor = visitor_store.get_visitor(session, visitor_id=visitor_id)
     return VisitorOut.of(visitor, visitor_store.count_events(session, visitor_id=visitor_id))
 
 
 @router.get(
     "/{visitor_id}/crop",
-    summary="The visitor's largest face (JPEG)",
+    summary="The visitor's largest face (JPEG; enroll scope: biometric data)",
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404)},
 )
-def visitor_crop(visitor_id: int, session: DbSession, key: ReadKey) -> Response:
+def visitor_crop(visitor_id: RowId, session: DbSession, key: EnrollKey) -> Response:
     visitor_store.get_visitor(session, visitor_id=visitor_id)
     data = visitor_store.best_crop(session, visitor_id=visitor_id)
     if data is None:
@@ -58,7 +59,7 @@ def visitor_crop(visitor_id: int, session: DbSession, key: ReadKey) -> Response:
 @router.patch(
     "/{visitor_id}", summary="Label a visitor (a note, not a name)", responses=error_responses(401, 403, 404)
 )
-def label_visitor(visitor_id: int, body: VisitorLabel, session: DbSession, key: EnrollKey) -> VisitorOut:
+def label_visitor(visitor_id: RowId, body: VisitorLabel, session: DbSession, key: EnrollKey) -> VisitorOut:
     visitor = visitor_store.update_visitor_label(session, visitor_id=visitor_id, label=body.label)
     return VisitorOut.of(visitor, visitor_store.count_events(session, visitor_id=visitor_id))
 
@@ -69,7 +70,7 @@ def label_visitor(visitor_id: int, body: VisitorLabel, session: DbSession, key: 
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def name_visitor(
-    visitor_id: int, body: NameVisitorRequest, context: Context, session: DbSession, key: EnrollKey
+    visitor_id: RowId, body: NameVisitorRequest, context: Context, session: DbSession, key: EnrollKey
 ) -> NamingOut:
     outcome = visitor_store.name_visitor(
         session, visitor_id=visitor_id, person_id=body.person_id, name=body.name, policy=context.policy

@@ -1,13 +1,15 @@
-"""Bodies of API-key administration and gallery import."""
+"""Bodies of API-key administration, the audit log and gallery import."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from amyplant_gallery.api_keys import Scope
-from amyplant_store.tables import ApiKey
+from amyplant_gallery.schemas.common import PageInfo, SingleLine
+from amyplant_store.tables import ApiKey, AuditEntry
 
 
 class KeyCreate(BaseModel):
@@ -15,7 +17,7 @@ class KeyCreate(BaseModel):
         json_schema_extra={"examples": [{"name": "home assistant", "scopes": ["read"]}]}
     )
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(
         min_length=1, description="read < enroll < admin; each grants the ones before."
     )
@@ -62,6 +64,32 @@ class NewKeyOut(KeyOut):
     )
 
     key: str = Field(description="The secret key, shown this once only.")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor_key_id: int | None = Field(description="The API key that acted; null for the gallery itself.")
+    actor_name: str = Field(description="That key's name when it acted.")
+    action: str = Field(examples=["person.merge"])
+    target: str = Field(description="What it acted on, as 'kind:id'.", examples=["person:12"])
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor_key_id=entry.actor_key_id,
+            actor_name=entry.actor_name,
+            action=entry.action,
+            target=entry.target,
+            details=dict(entry.details),
+        )
+
+
+class AuditPage(PageInfo):
+    items: list[AuditEntryOut]
 
 
 class ImportOut(BaseModel):

@@ -1,14 +1,65 @@
-"""Bodies shared by several resources: a detected face, its quality, pages."""
+"""Bodies shared by several resources: a detected face, its quality, pages; bounded ids and checked text."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from amyplant_faces.pipeline.faces import FaceObservation
+from amyplant_store.text import MULTI_LINE_PATTERN, SINGLE_LINE_PATTERN, control_character, normalise_name
 
 BOX_DESCRIPTION = "x1, y1, x2, y2 in pixels of the upright image (EXIF orientation applied)"
+
+# Ids and offsets are Postgres bigints: a larger number is refused (422) before it reaches a query. `lt`
+# rather than `le`, so the bound stays exact where the schema renders it as a float (2^63 is one).
+BIGINT_LIMIT = 2**63
+RowId = Annotated[int, Field(ge=1, lt=BIGINT_LIMIT)]
+Offset = Annotated[int, Field(ge=0, lt=BIGINT_LIMIT, description="Items skipped before the page.")]
+
+
+def _single_line(text: str) -> str:
+    found = control_character(text)
+    if found is not None:
+        raise ValueError(f"control characters are not allowed (found U+{ord(found):04X})")
+    return text
+
+
+def _multi_line(text: str) -> str:
+    found = control_character(text, multiline=True)
+    if found is not None:
+        raise ValueError(
+            f"control characters other than tab and line breaks are not allowed (found U+{ord(found):04X})"
+        )
+    return text
+
+
+def _person_name(name: str) -> str:
+    # An empty result is left to the store, whose answer (code invalid_name) callers already know.
+    return normalise_name(_single_line(name))
+
+
+# Text without control characters (Postgres refuses NUL; the others would spoof what a person reads); the
+# pattern only documents the check, which the validator makes with a clearer message.
+SingleLine = Annotated[
+    str, AfterValidator(_single_line), Field(json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+]
+MultiLine = Annotated[
+    str, AfterValidator(_multi_line), Field(json_schema_extra={"pattern": MULTI_LINE_PATTERN})
+]
+# A person's name, normalised as the store compares names (NFC, plain spaces and hyphens, blanks collapsed).
+PersonName = Annotated[
+    str, AfterValidator(_person_name), Field(json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+]
+
+
+def multipart_optional(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of an optional form field: multipart cannot send null, the field is left out."""
+    options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
 
 
 class QualityOut(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from amyplant_gallery.schemas.common import PageInfo
+from amyplant_gallery.schemas.common import PageInfo, PersonName, RowId, SingleLine
 from amyplant_store.tables import Event, Visitor
 
 EVENT_EXAMPLE: dict[str, Any] = {
@@ -110,7 +110,7 @@ class FeedbackRequest(BaseModel):
         }
     )
 
-    person_id: int
+    person_id: RowId
     is_person: bool = Field(description="True: 'this is X'. False: 'this is not X' (recorded as a negative).")
     add_sample: bool = Field(False, description="With is_person: also enroll this face as a sample of X.")
 
@@ -173,14 +173,32 @@ class VisitorsPage(PageInfo):
 class VisitorLabel(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"label": "delivery driver, blue cap"}]})
 
-    label: str = Field(max_length=200)
+    label: SingleLine = Field(max_length=200)
 
 
 class NameVisitorRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Grace Hopper"}, {"person_id": 7}]})
+    """Exactly one of `person_id` and `name` (the schema's oneOf says so too)."""
 
-    person_id: int | None = Field(None, description="An existing person.")
-    name: str | None = Field(None, min_length=1, max_length=200, description="A person, created if new.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Grace Hopper"}, {"person_id": 7}],
+            "oneOf": [
+                {"required": ["person_id"], "properties": {"person_id": {"type": "integer"}}},
+                {"required": ["name"], "properties": {"name": {"type": "string"}}},
+            ],
+        }
+    )
+
+    person_id: RowId | None = Field(None, description="An existing person.")
+    name: PersonName | None = Field(
+        None, min_length=1, max_length=200, description="A person, created if new (normalised as on create)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> NameVisitorRequest:
+        if (self.person_id is None) == (self.name is None):
+            raise ValueError("give exactly one of person_id and name")
+        return self
 
 
 class NamingOut(BaseModel):

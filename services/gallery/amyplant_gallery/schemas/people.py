@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from amyplant_gallery.enrollment import FileOutcome
-from amyplant_gallery.schemas.common import FACE_EXAMPLE, FaceOut, PageInfo
+from amyplant_gallery.schemas.common import FACE_EXAMPLE, FaceOut, MultiLine, PageInfo, PersonName, RowId
 from amyplant_store.people import PersonSummary
 from amyplant_store.tables import Face
 
@@ -15,16 +15,23 @@ from amyplant_store.tables import Face
 class PersonCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ada Lovelace", "alert": False}]})
 
-    name: str = Field(min_length=1, max_length=200, description="Unique, compared without case.")
-    notes: str = Field("", max_length=2000)
+    name: PersonName = Field(
+        min_length=1,
+        max_length=200,
+        description="Unique, compared without case after normalising (Unicode NFC, look-alike spaces and "
+        "hyphens made plain, runs of blanks collapsed, ends trimmed); no control characters.",
+    )
+    notes: MultiLine = Field("", max_length=2000, description="Tabs and line breaks allowed.")
     alert: bool = Field(False, description="Send an alert whenever this person is seen.")
 
 
 class PersonUpdate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ada King"}, {"alert": True}]})
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    notes: str | None = Field(None, max_length=2000)
+    name: PersonName | None = Field(
+        None, min_length=1, max_length=200, description="Normalised as on create."
+    )
+    notes: MultiLine | None = Field(None, max_length=2000)
     alert: bool | None = None
 
 
@@ -77,7 +84,7 @@ class PeoplePage(PageInfo):
 class MergeRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"from_person_id": 9}]})
 
-    from_person_id: int = Field(
+    from_person_id: RowId = Field(
         description="This person's samples, events and visitors move; they are deleted."
     )
 
