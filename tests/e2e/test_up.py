@@ -18,13 +18,18 @@ from amyplant.embedded.ports import free_loopback_port
 pytestmark = pytest.mark.e2e
 
 
-def _wait_for_health(url: str, process: subprocess.Popen[bytes], *, timeout_s: float) -> dict:  # type: ignore[type-arg]
+def _wait_for_health(
+    url: str, process: subprocess.Popen[bytes], *, timeout_s: float, state_dir: Path
+) -> dict:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout_s
     last: dict = {}  # type: ignore[type-arg]
+    key_file = state_dir / "admin-key.txt"
     while time.monotonic() < deadline:
         assert process.poll() is None, f"amyplant up exited early with {process.returncode}"
         try:
-            last = httpx.get(f"{url}/health", timeout=10).json()
+            # The parts' details are shown to a caller with a key: the generated admin key, once written.
+            headers = {"X-API-Key": key_file.read_text().strip()} if key_file.is_file() else {}
+            last = httpx.get(f"{url}/health", headers=headers, timeout=10).json()
             # Workers answer once their models are warm; wait for both.
             workers = last.get("parts", {}).get("workers", {}).get("detail", {}).get("count", 0)
             if last.get("status") == "ok" and workers == 2:
@@ -70,7 +75,7 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
         stderr=subprocess.STDOUT,
     )
     try:
-        health = _wait_for_health(f"http://127.0.0.1:{port}", process, timeout_s=240)
+        health = _wait_for_health(f"http://127.0.0.1:{port}", process, timeout_s=240, state_dir=state_dir)
         parts = health["parts"]
         assert parts["redis"]["ok"] and parts["postgres"]["ok"] and parts["models"]["ok"]
         assert parts["postgres"]["detail"]["pgvector"].startswith("0.")

@@ -30,8 +30,14 @@ def gallery_settings(
         redis_url=redis_url,
         model_repository=models,
     )
+    # The session's apps are shared by every test, many of which send wrong keys on purpose: the limit on
+    # failed authentications is tested on an app of its own (test_access_hardening.py).
     return GallerySettings(
-        common=common, api_key_pepper=PEPPER, bootstrap_admin_key=ADMIN_KEY, match_threshold=threshold
+        common=common,
+        api_key_pepper=PEPPER,
+        bootstrap_admin_key=ADMIN_KEY,
+        match_threshold=threshold,
+        auth_failure_limit=10_000,
     )
 
 

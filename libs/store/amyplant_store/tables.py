@@ -1,4 +1,4 @@
-"""The gallery's tables as typed SQLAlchemy 2 models; migrations 0002 and 0003 create the same schema."""
+"""The gallery's tables as typed SQLAlchemy 2 models; migrations 0002 to 0004 create the same schema."""
 
 from __future__ import annotations
 
@@ -191,7 +191,23 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
+class AuditEntry(Base):
+    """One audited action (merge, deletion, API key change, ...) and the API key that did it (0004)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("audit_log_at_idx", "at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+    actor_key_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    actor_name: Mapped[str] = mapped_column(sa.Text)
+    action: Mapped[str] = mapped_column(sa.Text)
+    target: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+
+
 GALLERY_TABLES = (
+    "audit_log",
     "negative_samples",
     "person_centroids",
     "embedding_centres",

@@ -1,8 +1,8 @@
 """API keys: made once and shown once, stored as HMAC-SHA256 under the pepper, with scopes.
 
 Scopes nest: `admin` grants `enroll`, which grants `read`. The first admin key is created at first start:
-the configured AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY, or a generated key that is logged once and written to
-<state_dir>/admin-key.txt (mode 0600).
+the configured AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY, or a generated key written to <state_dir>/admin-key.txt
+(mode 0600). No key, nor any part of one, is ever logged: logs are kept longer and read by more people.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from amyplant_store.audit import SYSTEM_ACTOR, record_audit
 from amyplant_store.errors import GalleryError, not_found
 from amyplant_store.tables import ApiKey
 
@@ -135,18 +136,25 @@ def ensure_admin_key(
     new = create_key(
         session, name="bootstrap admin", scopes=[Scope.ADMIN], pepper=pepper, secret=configured_key
     )
+    record_audit(
+        session,
+        actor_key_id=None,
+        actor_name=SYSTEM_ACTOR,
+        action="api_key.create",
+        target=f"api_key:{new.record.id}",
+        details={"name": new.record.name, "scopes": new.record.scopes, "bootstrap": True},
+    )
     if configured_key is None:
         path = write_admin_key_file(state_dir, new.secret)
-        # Shown once: the log line and the file are the only places the generated key ever appears.
         log.warning(
-            "created the first admin API key %s (also written to %s, mode 0600); it is not shown again",
-            new.secret,
+            "created the first admin API key (id %d) and wrote it to %s (mode 0600); it is not shown again",
+            new.record.id,
             path,
         )
     else:
         log.info(
-            "created the first admin API key from AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY (%s...)",
-            new.record.prefix,
+            "created the first admin API key (id %d) from AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY",
+            new.record.id,
         )
     return new
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from amyplant_config.command import run_command
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,16 +18,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int)
 
 
-def run(args: argparse.Namespace) -> int:
+def server_config(args: argparse.Namespace) -> uvicorn.Config:
+    """uvicorn's configuration of the gallery; building it configures logging, so redaction comes after."""
     import uvicorn
 
     from amyplant_config.settings import GallerySettings
     from amyplant_gallery.app import create_app
+    from amyplant_gallery.log_redaction import install_access_log_redaction
 
     settings = GallerySettings()
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+        server_header=False,  # no "Server: uvicorn" telling which software (and so which flaws) answers
+    )
+    install_access_log_redaction()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.Server(server_config(args)).run()
     return 0
 
 

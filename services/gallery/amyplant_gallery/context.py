@@ -14,6 +14,7 @@ from amyplant_config.settings import GallerySettings
 from amyplant_faces.models.client import ModelClient, create_model_client
 from amyplant_faces.pipeline.faces import FacePipeline
 from amyplant_gallery.api_keys import ensure_admin_key
+from amyplant_gallery.auth_limits import AuthFailureLimiter
 from amyplant_gallery.uploads import UploadLimits
 from amyplant_queue.celery_app import create_celery_app
 from amyplant_store.database import create_engine, migrate
@@ -35,6 +36,7 @@ class GalleryContext:
     pipeline: FacePipeline
     policy: GalleryPolicy
     limits: UploadLimits
+    auth_failures: AuthFailureLimiter
 
     @classmethod
     def open(cls, settings: GallerySettings) -> GalleryContext:
@@ -55,6 +57,9 @@ class GalleryContext:
             pipeline=FacePipeline(models),
             policy=policy,
             limits=UploadLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels),
+            auth_failures=AuthFailureLimiter(
+                limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
+            ),
         )
         context.bootstrap_admin_key()
         return context

@@ -36,23 +36,44 @@ def get_session(context: Context) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def identify(context: GalleryContext, request: Request, secret: str) -> ApiKey:
+    """The active key with this secret; 401 when there is none, 429 while the address failed too often."""
+    limiter = context.auth_failures
+    address = request.client.host if request.client else "unknown"
+    wait_s = limiter.retry_after(address)
+    if wait_s is not None:
+        raise GalleryError(
+            "too_many_failed_authentications",
+            f"too many failed authentications from this address; try again in {wait_s} s",
+            status=429,
+            retry_after_s=wait_s,
+        )
+    with context.sessions.begin() as session:
+        record = authenticate(session, key=secret, pepper=context.settings.api_key_pepper)
+    if record is None:
+        limiter.record_failure(address)
+        raise GalleryError("invalid_api_key", "the API key is unknown or revoked", status=401)
+    return record
+
+
+def presented_key(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    header_key: Annotated[str | None, Security(key_header)],
+) -> str | None:
+    return header_key or (credentials.credentials if credentials else None)
+
+
 def require_scope(scope: Scope) -> Callable[..., ApiKey]:
     """A dependency that admits keys granting `scope` (admin > enroll > read)."""
 
     def check(
-        context: Context,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-        header_key: Annotated[str | None, Security(key_header)],
+        context: Context, request: Request, secret: Annotated[str | None, Depends(presented_key)]
     ) -> ApiKey:
-        secret = header_key or (credentials.credentials if credentials else None)
         if not secret:
             raise GalleryError(
                 "unauthorized", "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'", status=401
             )
-        with context.sessions.begin() as session:
-            record = authenticate(session, key=secret, pepper=context.settings.api_key_pepper)
-        if record is None:
-            raise GalleryError("invalid_api_key", "the API key is unknown or revoked", status=401)
+        record = identify(context, request, secret)
         if not grants(record.scopes, scope):
             raise GalleryError(
                 "forbidden",
@@ -66,6 +87,15 @@ def require_scope(scope: Scope) -> Callable[..., ApiKey]:
     return check
 
 
+def optional_key(
+    context: Context, request: Request, secret: Annotated[str | None, Depends(presented_key)]
+) -> ApiKey | None:
+    """The caller's key when one is sent (a wrong one is refused as anywhere else), else None."""
+    return identify(context, request, secret) if secret else None
+
+
 ReadKey = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
 EnrollKey = Annotated[ApiKey, Depends(require_scope(Scope.ENROLL))]
 AdminKey = Annotated[ApiKey, Depends(require_scope(Scope.ADMIN))]
+# Any scope, or none: for routes that tell more to a caller with a key (/health).
+OptionalKey = Annotated[ApiKey | None, Depends(optional_key)]

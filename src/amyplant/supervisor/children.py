@@ -11,8 +11,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 PR_SET_PDEATHSIG = 1
+# Logs may hold personal data (names of people seen, addresses): readable by the owner only.
+LOG_DIR_MODE = 0o700
+LOG_FILE_MODE = 0o600
 
 
 def _die_with_parent() -> None:
@@ -41,8 +45,7 @@ class Child:
     history: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = open_private_log(self.log_path)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.arguments],
@@ -69,6 +72,15 @@ class Child:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """The log file opened for appending, it and its folder private to the owner (also when they existed)."""
+    path.parent.mkdir(mode=LOG_DIR_MODE, parents=True, exist_ok=True)
+    path.parent.chmod(LOG_DIR_MODE)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+    os.fchmod(descriptor, LOG_FILE_MODE)
+    return os.fdopen(descriptor, "ab")
 
 
 def stop_children(children: list[Child], *, timeout_s: float) -> None:

@@ -19,8 +19,11 @@ def collect_status(state_dir: Path) -> dict[str, Any]:
         name: {"pid": pid, "alive": psutil.pid_exists(pid)}
         for name, pid in {**record.embedded_pids, **record.children}.items()
     }
+    # /health shows versions and errors only to a caller with a key: the owner's first admin key, if kept.
+    key_file = state_dir.resolve() / "admin-key.txt"
+    headers = {"X-API-Key": key_file.read_text().strip()} if key_file.is_file() else {}
     try:
-        health: Any = httpx.get(f"{record.gallery_url}/health", timeout=10).json()
+        health: Any = httpx.get(f"{record.gallery_url}/health", headers=headers, timeout=10).json()
     except (httpx.HTTPError, ValueError) as error:
         health = {"status": "unreachable", "error": str(error)}
     return {
