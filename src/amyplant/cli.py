@@ -18,7 +18,6 @@ from amyplant_trainer import cli as trainer_cli
 
 def run_up(args: argparse.Namespace) -> int:
     from amyplant.supervisor.up import Supervisor
-    from amyplant_capture.cli import cameras_from_args
     from amyplant_config.settings import CaptureSettings, UpSettings
 
     if args.cameras_file is None:
@@ -27,7 +26,7 @@ def run_up(args: argparse.Namespace) -> int:
     settings = UpSettings(**overrides)
     supervisor = Supervisor(
         settings,
-        cameras=cameras_from_args(args),
+        cameras=capture_cli.cameras_from_args(args),
         cameras_file=args.cameras_file,
         gallery_port=args.port,
         build_models=not args.no_build_models,
