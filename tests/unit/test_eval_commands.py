@@ -18,6 +18,7 @@ from amyplant.evaluation import attributes, detect, identify, verify
 from amyplant.evaluation.box_formats import read_dlib_xml
 from amyplant.evaluation.engines import EngineFace
 from amyplant.evaluation.formats import (
+    AttributeLabel,
     enrollment_folders,
     read_attribute_labels,
     read_identity_labels,
@@ -95,8 +96,13 @@ def _pairs_set(tmp_path: Path) -> Path:
     _draw(tmp_path / "r1.png", [(10, 10, 50, RED)])
     _draw(tmp_path / "r2.png", [(60, 60, 70, RED)])
     _draw(tmp_path / "g1.png", [(10, 10, 50, GREEN)])
+    _draw(tmp_path / "b1.png", [(10, 10, 50, BLUE)])
     _draw(tmp_path / "empty.png", [])
     return tmp_path
+
+
+# Any two of the three colours, as descriptors: |(170, 170, 0)| / 255.
+COLOUR_DISTANCE = 170 * np.sqrt(2) / 255
 
 
 def test_verification_figures_of_a_known_set(tmp_path: Path) -> None:
@@ -105,15 +111,60 @@ def test_verification_figures_of_a_known_set(tmp_path: Path) -> None:
         "r1.png,r2.png,Yes\nr1.png,g1.png,No\nr2.png,g1.png,different\nr1.png,empty.png,same\n"
     )
     pairs = read_pairs(folder / "pairs.csv", folder)
-    figures = verify.evaluate_verification([SquareFinder()], pairs, folder / "pairs.csv")["squares"]
+    columns = verify.evaluate_verification([SquareFinder()], pairs, folder / "pairs.csv")
+    figures = columns["squares"]
     assert (figures["pairs"], figures["no_face"], figures["no_face_pairs"]) == (4, 1, 1)
     # Three decided pairs are all right at 0.1 (same colour: distance 0); the no-face pair is an error.
     assert figures["accuracy"] == 0.75
     assert figures["best_accuracy"] == 0.75
-    assert figures["auc"] == 1.0
+    # All pairs: the same-person pair without a face sits at +inf, farther than both different pairs, so
+    # 2 of the 4 same/different orderings are right; over the pairs with both faces the order is perfect.
+    assert figures["auc"] == 0.5
+    assert figures["auc_both_faces"] == 1.0
     assert figures["tar_at_far_1e-2"] is None
     assert figures["same_distance_max"] == 0.0
-    assert figures["different_distance_min"] == pytest.approx(np.linalg.norm(np.subtract(RED, GREEN)) / 255)
+    assert figures["different_distance_min"] == pytest.approx(COLOUR_DISTANCE)
+    # Four pairs cannot make ten folds: no figure, and the reason in the report.
+    assert (figures["tenfold_accuracy"], figures["tenfold_std"], figures["tenfold_threshold"]) == (None,) * 3
+    assert figures["tenfold_reason"] == "4 pairs: 10-fold accuracy needs at least 10"
+    text = verify.render(columns)
+    assert "10-fold figures of squares: n/a, 4 pairs" in text
+    assert "error in every accuracy" in text
+
+
+def test_verification_tenfold_counts_no_face_pairs_in_their_fold(tmp_path: Path) -> None:
+    folder = _pairs_set(tmp_path)
+    lines = [
+        "r1.png,r2.png,Yes",
+        "r1.png,g1.png,No",
+        "r2.png,g1.png,No",
+        "r1.png,b1.png,No",
+        "g1.png,b1.png,No",
+        "r2.png,b1.png,No",
+        "r1.png,empty.png,Yes",  # no face: fold 7
+        "g1.png,empty.png,No",  # no face: fold 8, wrong although "different" would be right
+        "r2.png,r1.png,Yes",
+        "b1.png,r1.png,No",
+    ]
+    (folder / "pairs.csv").write_text("\n".join(lines) + "\n")
+    pairs = read_pairs(folder / "pairs.csv", folder)
+    figures = verify.evaluate_verification([SquareFinder()], pairs, folder / "pairs.csv")["squares"]
+    assert (figures["pairs"], figures["no_face_pairs"]) == (10, 2)
+    # One pair per fold; every other fold is decided right at the middle of 0 and COLOUR_DISTANCE.
+    assert figures["tenfold_fold_accuracies"] == [1.0] * 6 + [0.0, 0.0] + [1.0] * 2
+    assert figures["tenfold_accuracy"] == pytest.approx(0.8)
+    assert figures["tenfold_std"] == pytest.approx(0.4)  # sqrt((8 * 0.2**2 + 2 * 0.8**2) / 10)
+    assert figures["tenfold_threshold"] == pytest.approx(COLOUR_DISTANCE / 2)
+    assert figures["tenfold_reason"] is None
+    assert figures["accuracy"] == 0.8
+    # Positives 0, 0, +inf; negatives six at COLOUR_DISTANCE and one at +inf: the two found same-person
+    # pairs beat all 7 negatives, the missed one ties with the missed negative (a half): 14.5 / 21.
+    assert figures["auc"] == pytest.approx(14.5 / 21)
+    assert figures["auc_both_faces"] == 1.0
+    result = json.loads(render_json(document("verify", {"squares": figures}, "squares")))
+    for key in ("tenfold_accuracy", "tenfold_std", "tenfold_threshold"):
+        assert isinstance(result[key], float)
+    assert "10-fold accuracy std" in verify.render({"squares": figures})
 
 
 def test_identification_counts_a_known_set(tmp_path: Path) -> None:
@@ -151,10 +202,27 @@ def test_attribute_figures_of_a_known_set(tmp_path: Path) -> None:
     _draw(tmp_path / "c.png", [])
     (tmp_path / "labels.csv").write_text("file,age,gender\na.png,40,female\nb.png,36,female\nc.png,20,male\n")
     labels = read_attribute_labels(tmp_path / "labels.csv", tmp_path)
-    figures = attributes.evaluate_attributes([SquareFinder()], labels, tmp_path / "labels.csv")["squares"]
+    columns = attributes.evaluate_attributes([SquareFinder()], labels, tmp_path / "labels.csv")
+    figures = columns["squares"]
     assert (figures["images"], figures["no_face"], figures["ages"], figures["genders"]) == (3, 1, 2, 2)
+    assert (figures["ages_labelled"], figures["genders_labelled"]) == (3, 3)
+    # Ages: |50 - 40| and |30 - 36| over the two faces found; c.png has no age error to measure.
     assert figures["age_mae"] == 8.0
-    assert figures["gender_accuracy"] == 0.5
+    # Genders: a.png right, b.png wrong, c.png (no face) wrong: 1 of 3; of the faces found, 1 of 2.
+    assert figures["gender_accuracy"] == pytest.approx(1 / 3)
+    assert figures["gender_accuracy_found"] == 0.5
+    text = attributes.render(columns)
+    assert "gender accuracy (no face: error)" in text
+    assert "no face was found is a gender error" in text
+    assert "the age MAE covers the faces found only" in text
+
+
+def test_attribute_figures_of_a_system_without_estimates_are_missing_not_wrong() -> None:
+    label = AttributeLabel(Path("a.png"), 40.0, "female", 2)
+    face = EngineFace((0.0, 0.0, 10.0, 10.0), np.zeros(3))
+    figures = attributes.attribute_figures([label], [face], estimates=False)
+    assert (figures["age_mae"], figures["gender_accuracy"], figures["gender_accuracy_found"]) == (None,) * 3
+    assert (figures["genders_labelled"], figures["genders"]) == (1, 0)
 
 
 def test_json_document_puts_our_figures_on_top_and_others_under_compare() -> None:

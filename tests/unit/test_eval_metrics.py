@@ -10,6 +10,8 @@ import pytest
 from amyplant.evaluation.metrics import (
     best_threshold,
     correct_at,
+    cross_validated_accuracy,
+    fold_ranges,
     mean_absolute_error,
     roc_auc,
     score_probe,
@@ -106,6 +108,114 @@ def test_tar_at_far_allows_the_stated_share_of_false_accepts() -> None:
     # FAR 1e-2 allows 1 false accept: the threshold sits below the second-closest negative (0.51).
     assert tar_at_far(distances, same, 1e-2) == 0.75
     assert tar_at_far(distances, same, 1e-3) is None
+
+
+def test_tar_at_far_counts_a_pair_at_infinity_as_rejected() -> None:
+    # Same-person pairs at +inf (a face not found) are never accepted; a different-person pair at +inf is
+    # the farthest of the 100, so FAR 1e-2 (one false accept) still sets the limit below 0.51.
+    negatives = np.concatenate([np.linspace(0.5, 1.48, 99), [np.inf]])
+    distances = np.concatenate([[0.1, 0.49, np.inf, np.inf], negatives])
+    same = np.concatenate([np.ones(4, bool), np.zeros(100, bool)])
+    assert tar_at_far(distances, same, 1e-2) == 0.5
+
+
+def test_folds_are_contiguous_blocks_in_file_order() -> None:
+    folds = fold_ranges(23, 10)
+    assert [(f.start, f.stop) for f in folds] == [
+        (0, 3),
+        (3, 6),
+        (6, 9),
+        (9, 11),
+        (11, 13),
+        (13, 15),
+        (15, 17),
+        (17, 19),
+        (19, 21),
+        (21, 23),
+    ]
+    assert [len(f) for f in fold_ranges(20, 10)] == [2] * 10
+    assert [len(f) for f in fold_ranges(10, 10)] == [1] * 10
+    with pytest.raises(ValueError):
+        fold_ranges(5, 0)
+
+
+def _alternating(count: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Same-person pairs (even lines) at 0.2, different-person pairs (odd lines) at 0.8: two per fold."""
+    same = np.arange(count) % 2 == 0
+    return np.where(same, 0.2, 0.8), same
+
+
+def test_tenfold_accuracy_of_separable_pairs_is_one_at_the_middle_threshold() -> None:
+    distances, same = _alternating()
+    folded = cross_validated_accuracy(distances, same)
+    assert (folded.mean, folded.std) == (1.0, 0.0)
+    assert folded.threshold == pytest.approx(0.5)
+    assert folded.reason is None
+
+
+def test_tenfold_threshold_from_nine_folds_can_misclassify_the_held_out_fold() -> None:
+    distances, same = _alternating()
+    distances[4] = 0.6  # a hard same-person pair on line 5: fold 3 (lines 5-6)
+    # On all 20 pairs a threshold of 0.7 decides everything right...
+    assert correct_at(distances, same, best_threshold(distances, same)) == 20
+    folded = cross_validated_accuracy(distances, same)
+    # ...but the other nine folds alone choose 0.5, which rejects it: fold 3 scores 1/2. Every other
+    # fold sees the hard pair in training and chooses (0.6 + 0.8) / 2 = 0.7.
+    assert folded.accuracies == pytest.approx([1.0, 1.0, 0.5] + [1.0] * 7)
+    assert folded.thresholds == pytest.approx([0.7, 0.7, 0.5] + [0.7] * 7)
+    assert folded.mean == pytest.approx(0.95)
+    # Population std: sqrt((9 * 0.05**2 + 0.45**2) / 10).
+    assert folded.std == pytest.approx(0.15)
+    assert folded.threshold == pytest.approx((9 * 0.7 + 0.5) / 10)
+
+
+def test_tenfold_folds_follow_file_order() -> None:
+    distances, same = _alternating()
+    distances[16] = 0.6  # the same hard pair, now on line 17: fold 9 (lines 17-18)
+    folded = cross_validated_accuracy(distances, same)
+    assert folded.accuracies == pytest.approx([1.0] * 8 + [0.5, 1.0])
+    assert folded.mean == pytest.approx(0.95)
+
+
+def test_tenfold_counts_pairs_without_a_face_as_wrong_in_their_fold() -> None:
+    distances, same = _alternating()
+    no_face = np.zeros(20, bool)
+    no_face[[0, 19]] = True  # a same-person pair in fold 1, a different-person pair in fold 10
+    distances[no_face] = np.inf
+    folded = cross_validated_accuracy(distances, same, always_wrong=no_face)
+    assert folded.accuracies == pytest.approx([0.5] + [1.0] * 8 + [0.5])
+    assert (folded.mean, folded.std) == (pytest.approx(0.9), pytest.approx(0.2))
+    # They never move the threshold: each fold still chooses the middle of 0.2 and 0.8.
+    assert folded.thresholds == pytest.approx([0.5] * 10)
+    # Merely at +inf (without always_wrong) they are decided "different": right for the different pair.
+    rejected = cross_validated_accuracy(distances, same)
+    assert rejected.accuracies == pytest.approx([0.5] + [1.0] * 9)
+
+
+def test_tenfold_with_every_pair_failed_scores_zero_without_a_threshold() -> None:
+    _, same = _alternating(10)
+    failed = np.ones(10, bool)
+    folded = cross_validated_accuracy(np.full(10, np.inf), same, always_wrong=failed)
+    assert (folded.mean, folded.std, folded.threshold) == (0.0, 0.0, None)
+
+
+def test_tenfold_needs_ten_pairs() -> None:
+    distances, same = _alternating(9)
+    folded = cross_validated_accuracy(distances, same)
+    assert (folded.mean, folded.std, folded.threshold) == (None, None, None)
+    assert folded.reason == "9 pairs: 10-fold accuracy needs at least 10"
+    # Ten pairs: one per fold (leave one out), each decided right at 0.5.
+    distances, same = _alternating(10)
+    assert cross_validated_accuracy(distances, same).mean == 1.0
+
+
+def test_tenfold_refuses_mismatched_or_nan_input() -> None:
+    distances, same = _alternating()
+    with pytest.raises(ValueError, match="always_wrong"):
+        cross_validated_accuracy(distances, same, always_wrong=np.zeros(3, bool))
+    distances[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        cross_validated_accuracy(distances, same)
 
 
 def test_probe_scores_name_wrong_and_duplicate_faces() -> None:

@@ -1,4 +1,4 @@
-"""Pure evaluation figures of recognition: ROC AUC, thresholds, TAR@FAR, naming, attribute errors.
+"""Pure evaluation figures of recognition: ROC AUC, thresholds, 10-fold accuracy, TAR@FAR, naming, ages.
 
 Detection figures (IoU matching, AP) are amyplant_faces.detection_metrics: the trainer's gate uses them too.
 """
@@ -56,6 +56,79 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     if k == len(values):
         return float(values[-1])
     return float((values[k - 1] + values[k]) / 2.0)
+
+
+def fold_ranges(count: int, folds: int) -> list[range]:
+    """`folds` contiguous chunks of `count` items in their order, sizes differing by at most one (the
+    larger first): LFW's folds are consecutive blocks of its pairs file, never a reshuffle."""
+    if folds < 1 or count < 0:
+        raise ValueError(f"cannot split {count} items into {folds} folds")
+    size, larger = divmod(count, folds)
+    ranges, start = [], 0
+    for index in range(folds):
+        stop = start + size + (1 if index < larger else 0)
+        ranges.append(range(start, stop))
+        start = stop
+    return ranges
+
+
+@dataclass(frozen=True)
+class FoldedAccuracy:
+    """Accuracy with the threshold cross-validated over folds (None, with `reason`, when not measurable)."""
+
+    mean: float | None
+    std: float | None
+    threshold: float | None
+    accuracies: tuple[float, ...] = ()
+    thresholds: tuple[float, ...] = ()
+    reason: str | None = None
+
+
+def cross_validated_accuracy(
+    distances: np.ndarray, same: np.ndarray, *, always_wrong: np.ndarray | None = None, folds: int = 10
+) -> FoldedAccuracy:
+    """LFW's standard protocol: the pairs split into `folds` contiguous folds in file order; for each,
+    the threshold with the best accuracy on the other folds (`best_threshold`) decides the held-out fold.
+    `mean` and `std` (population, ddof=0, as the common LFW evaluation code reports it) are over the
+    folds' accuracies; `threshold` is the mean of the chosen thresholds.
+
+    `always_wrong` marks pairs that stay in their fold but count as an error whatever the threshold (a
+    pair where a face was not found). A pair at distance +inf without that mark is decided "different".
+    """
+    distances = np.asarray(distances, dtype=np.float64).reshape(-1)
+    same = np.asarray(same, dtype=bool).reshape(-1)
+    wrong = np.zeros(len(distances), bool) if always_wrong is None else np.asarray(always_wrong, bool)
+    wrong = wrong.reshape(-1)
+    if not len(distances) == len(same) == len(wrong):
+        raise ValueError(f"{len(distances)} distances, {len(same)} labels, {len(wrong)} always_wrong marks")
+    if np.isnan(distances).any():
+        raise ValueError("a distance is NaN; give +inf for a pair that cannot be compared")
+    if len(distances) < folds:
+        reason = f"{len(distances)} pairs: {folds}-fold accuracy needs at least {folds}"
+        return FoldedAccuracy(None, None, None, reason=reason)
+    # Pairs that are always wrong, or beyond every finite threshold, add the same count of right
+    # decisions at every threshold: leaving them out of the choice changes neither its argmax nor its
+    # tie-break, and keeps +inf out of best_threshold's gaps.
+    decidable = np.isfinite(distances) & ~wrong
+    accuracies: list[float] = []
+    thresholds: list[float] = []
+    for held_out in fold_ranges(len(distances), folds):
+        training = decidable.copy()
+        training[held_out.start : held_out.stop] = False
+        # NaN when the other folds hold no decidable pair: every comparison is then False ("different").
+        threshold = best_threshold(distances[training], same[training])
+        test = slice(held_out.start, held_out.stop)
+        right = ((distances[test] <= threshold) == same[test]) & ~wrong[test]
+        accuracies.append(float(np.mean(right)))
+        thresholds.append(threshold)
+    chosen = [t for t in thresholds if np.isfinite(t)]
+    return FoldedAccuracy(
+        mean=float(np.mean(accuracies)),
+        std=float(np.std(accuracies)),
+        threshold=float(np.mean(chosen)) if chosen else None,
+        accuracies=tuple(accuracies),
+        thresholds=tuple(thresholds),
+    )
 
 
 def tar_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> float | None:
