@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from amyplant.embedded.ports import free_loopback_port
+from amyplant_faces.models.spec import MODEL_NAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -80,11 +81,7 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
         assert parts["redis"]["ok"] and parts["postgres"]["ok"] and parts["models"]["ok"]
         assert parts["postgres"]["detail"]["pgvector"].startswith("0.")
         assert parts["workers"]["detail"]["count"] == 2
-        assert set(parts["models"]["detail"]["models"]) == {
-            "face_detector",
-            "face_embedder",
-            "face_attributes",
-        }
+        assert set(parts["models"]["detail"]["models"]) == set(MODEL_NAMES)
 
         status = subprocess.run(
             [sys.executable, "-m", "amyplant.cli", "status"],

@@ -17,6 +17,7 @@ import pytest
 
 from amyplant.cli import main
 from amyplant.evaluation.box_formats import read_dlib_xml
+from amyplant_faces.models.spec import MODEL_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +137,7 @@ def test_attributes(built_model_repo: Path, shared_data: Path, capsys: pytest.Ca
 def _two_detector_versions(built_model_repo: Path, tmp_path: Path) -> Path:
     """A repository whose detector has versions 1 and 2 (the same SavedModel) and the others only 1."""
     repo, built = tmp_path / "repo", built_model_repo.resolve()
-    for name in ("face_detector", "face_embedder", "face_attributes"):
+    for name in MODEL_NAMES:
         (repo / name).mkdir(parents=True)
         os.symlink(built / name / "1", repo / name / "1")
     os.symlink(built / "face_detector" / "1", repo / "face_detector" / "2")
@@ -155,6 +156,6 @@ def test_model_version_is_passed_to_the_models(
     # A version that only the detector has: detect runs, verify names the model that lacks it.
     pairs = ["verify", "--pairs", str(TRUTH / "shared_pairs.csv"), "--images", str(shared_data)]
     assert main(["eval", *pairs, "--repo", str(repo), "--model-version", "2"]) == 2
-    assert "version 2 of model 'face_embedder'" in capsys.readouterr().err
+    assert "version 2 of model 'face_landmarks'" in capsys.readouterr().err
     assert main(["eval", *xml, "--repo", str(repo), "--model-version", "99"]) == 2
     assert "version 99 of model 'face_detector'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from amyplant_faces.models.spec import BuiltModel, WeightSource
+from amyplant_faces.models.spec import MODEL_NAMES, BuiltModel, WeightSource
 
 ServeFunction = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 LANDMARK_FRACTIONS = np.array([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.38, 0.7], [0.62, 0.7]], np.float32)
@@ -71,6 +71,25 @@ class TinyAttributes(tf.Module):  # type: ignore[misc]  # TensorFlow ships no ty
         }
 
 
+class TinyLandmarks(tf.Module):  # type: ignore[misc]  # TensorFlow ships no type hints
+    """Fixed fractions of each box, shifted by `scale` pixels."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = tf.Variable(scale, dtype=tf.float32)
+
+    @tf.function(  # type: ignore[untyped-decorator]
+        input_signature=[
+            tf.TensorSpec([None, None, 3], tf.uint8, name="image"),
+            tf.TensorSpec([None, 4], tf.float32, name="boxes"),
+        ]
+    )
+    def serve(self, image: tf.Tensor, boxes: tf.Tensor) -> dict[str, tf.Tensor]:
+        extent = boxes[:, None, 2:] - boxes[:, None, :2]
+        points = boxes[:, None, :2] + tf.constant(LANDMARK_FRACTIONS)[None] * extent + self.scale
+        return {"landmarks": tf.floor(points + 0.5), "landmarks_subpixel": points}
+
+
 def embedder_weights(scale: float) -> np.ndarray:
     return (np.linspace(-1.0, 1.0, 3 * 128, dtype=np.float32).reshape(3, 128) * scale).astype(np.float32)
 
@@ -84,6 +103,11 @@ def reference(name: str, inputs: dict[str, np.ndarray], scale: float) -> dict[st
         mean = (inputs["chips"].astype(np.float32) / 255.0).mean(axis=(1, 2, 3))
         female = 1.0 / (1.0 + np.exp(-(mean - 0.5) * 8.0 * scale))
         return {"age": 10.0 + 60.0 * mean * scale, "female_probability": female}
+    if name == "face_landmarks":
+        boxes = inputs["boxes"]
+        extent = boxes[:, None, 2:] - boxes[:, None, :2]
+        points = boxes[:, None, :2] + LANDMARK_FRACTIONS[None] * extent + np.float32(scale)
+        return {"landmarks": np.floor(points + 0.5), "landmarks_subpixel": points}
     image = inputs["image"]
     height, width = image.shape[:2]
     brightness = image.astype(np.float32).mean() / 255.0
@@ -100,6 +124,9 @@ def sample_inputs(name: str, *, seed: int = 0, batch: int = 3) -> dict[str, np.n
     rng = np.random.default_rng(seed)
     if name == "face_detector":
         return {"image": rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)}
+    if name == "face_landmarks":
+        boxes = np.array([[10, 12, 70, 80], [-5, 40, 50, 100]], np.float32)[: max(batch, 1)]
+        return {"image": rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), "boxes": boxes}
     size = 150 if name == "face_embedder" else 64
     return {"chips": rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)}
 
@@ -120,6 +147,7 @@ class TinyBuilder:
             "face_detector": TinyDetector,
             "face_embedder": TinyEmbedder,
             "face_attributes": TinyAttributes,
+            "face_landmarks": TinyLandmarks,
         }[self.name](self.scale)
         source = WeightSource(package="tests", version="0", file="tiny", sha256="0" * 64, licence="MIT")
         return BuiltModel(
@@ -140,4 +168,4 @@ class TinyBuilder:
 
 
 def tiny_builders(scale: float = 1.0) -> dict[str, TinyBuilder]:
-    return {name: TinyBuilder(name, scale) for name in ("face_detector", "face_embedder", "face_attributes")}
+    return {name: TinyBuilder(name, scale) for name in MODEL_NAMES}

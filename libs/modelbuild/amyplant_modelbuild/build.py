@@ -24,6 +24,7 @@ BUILDER_MODULES: Mapping[str, str] = MappingProxyType(
         "face_detector": "amyplant_modelbuild.builders.detector",
         "face_embedder": "amyplant_modelbuild.builders.embedder",
         "face_attributes": "amyplant_modelbuild.builders.attributes",
+        "face_landmarks": "amyplant_modelbuild.builders.landmarks",
     }
 )
 FIRST_VERSION = 1

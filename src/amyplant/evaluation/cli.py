@@ -82,6 +82,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(attributes)
     attributes.set_defaults(func=_guarded(run_attributes))
 
+    variants = commands.add_parser(
+        "variant-pairs",
+        help="write harder pairs: each one-face image also as a tight crop, small, turned and dark",
+    )
+    variants.add_argument("--pairs", type=Path, required=True, metavar="CSV", help="the source pairs file")
+    variants.add_argument(
+        "--boxes", type=Path, required=True, metavar="XML", help="dlib imglab XML with each image's face box"
+    )
+    variants.add_argument("--images", type=Path, metavar="DIR", help="images folder (default: the CSV's)")
+    variants.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write them")
+    variants.set_defaults(func=_guarded(run_variant_pairs))
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -216,4 +228,13 @@ def run_attributes(args: argparse.Namespace) -> int:
     with engines(args, with_attributes=True) as (ours, others):
         columns = attributes.evaluate_attributes([ours, *others], labels, args.labels)
     _emit(args, columns, attributes.render(columns))
+    return 0
+
+
+def run_variant_pairs(args: argparse.Namespace) -> int:
+    from amyplant.evaluation.variant_pairs import write_variant_pairs
+
+    images = args.images or args.pairs.parent
+    written = write_variant_pairs(pairs=args.pairs, boxes=args.boxes, images=images, out=args.out)
+    print(f"wrote {written}: evaluate with `amyplant eval verify --pairs {written}`")
     return 0

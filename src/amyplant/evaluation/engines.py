@@ -79,6 +79,8 @@ class PipelineEngine:
         models.detect(np.zeros((64, 64, 3), dtype=np.uint8), model_version=version)
         if detector_only:
             return
+        blank = np.zeros((64, 64, 3), dtype=np.uint8)
+        models.landmarks(blank, np.asarray([[8, 8, 56, 56]], dtype=np.float32), model_version=version)
         chip = np.zeros((1, EMBEDDER_CHIP_SIZE, EMBEDDER_CHIP_SIZE, 3), dtype=np.uint8)
         models.embed(chip, model_version=version)
         if self.pipeline.with_attributes:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 DETECTOR = "face_detector"
 EMBEDDER = "face_embedder"
 ATTRIBUTES = "face_attributes"
+LANDMARKS = "face_landmarks"
 
 EMBEDDING_SIZE = 128
 EMBEDDER_CHIP_SIZE = 150
@@ -33,6 +34,7 @@ OUTPUT_SHAPES: Mapping[str, Mapping[str, tuple[int, ...]]] = MappingProxyType(
         ATTRIBUTES: MappingProxyType(
             {"age": (), "age_probs": (81,), "gender_probs": (2,), "female_probability": ()}
         ),
+        LANDMARKS: MappingProxyType({"landmarks": (5, 2), "landmarks_subpixel": (5, 2)}),
     }
 )
 
@@ -138,7 +140,7 @@ class RuntimeStatus:
 
 
 class ModelClient(ABC):
-    """Runs the three face models; subclasses only move named tensors to and from a runtime."""
+    """Runs the face models; subclasses only move named tensors to and from a runtime."""
 
     @property
     @abstractmethod
@@ -180,6 +182,19 @@ class ModelClient(ABC):
     ) -> list[list[Detection]]:
         """Faces in each of several images (the detector's signature takes one image per call)."""
         return [self.detect(image, model_version=model_version) for image in images]
+
+    def landmarks(
+        self, image: np.ndarray, boxes: np.ndarray, *, model_version: int | None = None
+    ) -> np.ndarray:
+        """dlib's 5 points (float32 [N, 5, 2], sub-pixel: the model's `landmarks` output holds them rounded
+        as dlib rounds them) for rectangles [N, 4] (left, top, right, bottom in dlib's convention) of
+        one RGB uint8 image."""
+        _require_image(image)
+        rectangles = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        if len(rectangles) == 0:
+            return np.zeros((0, 5, 2), dtype=np.float32)
+        outputs = self._predict_shaped(LANDMARKS, {"image": image, "boxes": rectangles}, model_version)
+        return outputs["landmarks_subpixel"]
 
     def attributes(self, chips64: np.ndarray, *, model_version: int | None = None) -> list[Attributes]:
         """Age and gender of aligned RGB uint8 chips [B, 64, 64, 3]."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODEL_NAMES = ("face_detector", "face_embedder", "face_attributes")
+MODEL_NAMES = ("face_detector", "face_embedder", "face_attributes", "face_landmarks")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import numpy as np
 
 from amyplant_faces.models.client import Attributes, Detection, ModelClient
 from amyplant_faces.pipeline.alignment import align_face
+from amyplant_faces.pipeline.dlib_chip import extract_face_chip
+from amyplant_faces.pipeline.landmarks import dlib_points
 
 EMBEDDER_CHIP_SIZE = 150
 EMBEDDER_CHIP_PADDING = 0.25
@@ -37,12 +39,14 @@ class FaceObservation:
 
     box: tuple[float, float, float, float]
     score: float
-    landmarks: np.ndarray
+    landmarks: np.ndarray  # the detector's 5 points: eyes, nose tip, mouth corners
     embedding: np.ndarray
     chip: np.ndarray
     quality: FaceQuality
     age: float | None = None
     female_probability: float | None = None
+    # dlib's 5 points (eye corners, below the nose) that placed the embedder's chip.
+    chip_points: np.ndarray | None = None
 
     @property
     def gender(self) -> str | None:
@@ -52,7 +56,11 @@ class FaceObservation:
 
 
 class FacePipeline:
-    """Runs the three models over an image; attributes and embeddings are batched over its faces."""
+    """Runs the four models over an image; landmarks, attributes and embeddings are batched over its faces.
+
+    The embedder's chip is cut as face_recognition cuts it (dlib's 5 points from the face_landmarks
+    model, dlib's chip geometry), the geometry the network was trained on; the attributes chip keeps the
+    detector's points and the template its nets were measured with."""
 
     def __init__(self, models: ModelClient, *, with_attributes: bool = True) -> None:
         self.models = models
@@ -67,10 +75,11 @@ class FacePipeline:
         detections = self.models.detect(image, model_version=model_version)
         if not detections:
             return []
+        points = dlib_points(self.models, image, detections, model_version=model_version)
         chips = np.stack(
             [
-                align_face(image, d.landmarks_array(), size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
-                for d in detections
+                extract_face_chip(image, face_points, size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
+                for face_points in points
             ]
         )
         embeddings = self.models.embed(chips, model_version=model_version)
@@ -85,9 +94,10 @@ class FacePipeline:
                 quality=FaceQuality.measure(detection.box, chip),
                 age=attribute.age if attribute else None,
                 female_probability=attribute.female_probability if attribute else None,
+                chip_points=face_points,
             )
-            for detection, chip, embedding, attribute in zip(
-                detections, chips, embeddings, attributes, strict=True
+            for detection, chip, embedding, attribute, face_points in zip(
+                detections, chips, embeddings, attributes, points, strict=True
             )
         ]
         return sorted(faces, key=lambda face: face.quality.size_px, reverse=True)
