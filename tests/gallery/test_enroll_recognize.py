@@ -45,8 +45,15 @@ def test_every_probe_face_is_named_and_a_stranger_is_unknown(
         assert isinstance(faces, list)
         named = Counter(face["person"]["name"] for face in faces if not face["unknown"])
         assert named == Counter(expected), f"{file}: expected {expected}, got {faces}"
+        # The labels list the people in view; obama_and_biden.jpg also shows a girl in its lower right
+        # corner (about 150 px in a 2000 px photo, found by the tiled search), who is nobody enrolled.
+        bystanders = [face for face in faces if face["unknown"]]
+        assert len(bystanders) <= (1 if file == "obama_and_biden.jpg" else 0), f"{file}: {bystanders}"
         for face in faces:
-            assert face["person"]["distance"] <= body["threshold"]
+            if face["unknown"]:
+                assert face["person"] is None
+            else:
+                assert face["person"]["distance"] <= body["threshold"]
             assert face["age"] is not None and face["gender"] in ("female", "male")
             assert len(face["box"]) == 4 and 0 < face["score"] <= 1
 

@@ -139,6 +139,16 @@ class GallerySettings(ServiceSettings):
     bootstrap_admin_key: str | None = Field(
         None, description="Admin API key to create at first start; generated and shown once when unset."
     )
+    small_face_px: float = Field(
+        12.0,
+        ge=0,
+        description="Smallest face (pixels) looked for in large uploaded photos, on overlapping tiles; "
+        "0 turns the tiled search off. Each tile costs one detector call (about 3 s for a 2400x1800 "
+        "photo on 2 cores, bench/models.py).",
+    )
+    tiled_from_px: int = Field(
+        1600, ge=1, description="Uploaded photos whose longer side reaches this are also searched in tiles."
+    )
     match_threshold: float = Field(
         0.6, gt=0, description="Largest Euclidean embedding distance that still names a person."
     )

@@ -54,7 +54,9 @@ class GalleryContext:
             models=models,
             celery=create_celery_app(redis_url=redis_url),
             sessions=sessionmaker(engine, expire_on_commit=False),
-            pipeline=FacePipeline(models),
+            pipeline=FacePipeline(
+                models, small_face_px=settings.small_face_px, tiled_from_px=settings.tiled_from_px
+            ),
             policy=policy,
             limits=UploadLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels),
             auth_failures=AuthFailureLimiter(

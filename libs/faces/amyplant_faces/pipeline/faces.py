@@ -11,6 +11,7 @@ from amyplant_faces.models.client import Attributes, Detection, ModelClient
 from amyplant_faces.pipeline.alignment import align_face
 from amyplant_faces.pipeline.dlib_chip import extract_face_chip
 from amyplant_faces.pipeline.landmarks import dlib_points
+from amyplant_faces.pipeline.small_faces import detect_with_tiles
 
 EMBEDDER_CHIP_SIZE = 150
 EMBEDDER_CHIP_PADDING = 0.25
@@ -62,9 +63,20 @@ class FacePipeline:
     model, dlib's chip geometry), the geometry the network was trained on; the attributes chip keeps the
     detector's points and the template its nets were measured with."""
 
-    def __init__(self, models: ModelClient, *, with_attributes: bool = True) -> None:
+    def __init__(
+        self,
+        models: ModelClient,
+        *,
+        with_attributes: bool = True,
+        small_face_px: float = 0.0,
+        tiled_from_px: int = 0,
+    ) -> None:
+        """`small_face_px` > 0: images whose longer side reaches `tiled_from_px` are also searched in
+        tiles for faces down to that size (one detector call per tile; see small_faces.py)."""
         self.models = models
         self.with_attributes = with_attributes
+        self.small_face_px = small_face_px
+        self.tiled_from_px = tiled_from_px
 
     def analyse(self, image: np.ndarray, *, model_version: int | None = None) -> list[FaceObservation]:
         """Every face in an RGB uint8 image, largest first."""
@@ -72,7 +84,12 @@ class FacePipeline:
             raise ValueError(
                 f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
             )
-        detections = self.models.detect(image, model_version=model_version)
+        if self.small_face_px > 0 and max(image.shape[:2]) >= self.tiled_from_px:
+            detections = detect_with_tiles(
+                self.models, image, min_face_px=self.small_face_px, model_version=model_version
+            )
+        else:
+            detections = self.models.detect(image, model_version=model_version)
         if not detections:
             return []
         points = dlib_points(self.models, image, detections, model_version=model_version)

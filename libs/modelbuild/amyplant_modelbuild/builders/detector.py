@@ -33,6 +33,11 @@ ONET_PASSES = 2
 # (a blurred background blob, the back of a head in profile) scored 0.19-0.56: precision rose from
 # 0.86 to 0.95 at unchanged recall. MTCNN itself uses 0.8 for this network.
 ONET_MIN_PROBABILITY = 0.7
+# ONet's own box -> BlazeFace's box, for faces only the whole-frame crop found: BlazeFace's centre sits
+# this fraction of ONet's box size from ONet's centre, and its size is this ratio of it (medians over the
+# faces of ../shared/data that both give boxes for).
+FRAME_BOX_CENTRE_OFFSET = (-0.017, 0.051)
+FRAME_BOX_SIZE_RATIO = (1.26, 0.89)
 
 
 def _package_dir(package: str) -> Path:
@@ -177,8 +182,9 @@ class FaceDetectorModule(tf.Module):
         valid = (scores > SCORE_THRESHOLD) & (half[:, 0] > 0) & (half[:, 1] > 0)
         return tf.boolean_mask(data, valid), tf.boolean_mask(scores, valid)
 
-    def _landmarks(self, image: tf.Tensor, boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """ONet's 5 points [K, 5, 2] (pixels) and face probability [K] for pixel boxes [K, 4].
+    def _landmarks(self, image: tf.Tensor, boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """ONet's 5 points [K, 5, 2] (pixels), face probability [K] and its own box [K, 4] for pixel
+        boxes [K, 4].
 
         Crops follow the mtcnn package (crop_and_resize of a square box, coordinates divided by the
         image size; points mapped back with its +1/-1 pixel convention). The second pass re-crops the
@@ -188,7 +194,7 @@ class FaceDetectorModule(tf.Module):
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
         side = tf.reduce_max(boxes[:, 2:] - boxes[:, :2], axis=1, keepdims=True) * ONET_BOX_SCALE
         square = tf.concat([centre - side / 2.0, centre + side / 2.0], axis=1)
-        points, probability = tf.zeros([0, 5, 2]), tf.zeros([0])
+        points, probability, refined = tf.zeros([0, 5, 2]), tf.zeros([0]), tf.zeros([0, 4])
         for _ in range(ONET_PASSES):
             normalised = tf.gather(square, [1, 0, 3, 2], axis=1) / tf.concat([size, size], axis=0)
             crops = tf.image.crop_and_resize(
@@ -202,7 +208,7 @@ class FaceDetectorModule(tf.Module):
             centre = (refined[:, :2] + refined[:, 2:]) / 2.0
             side = tf.reduce_max(refined[:, 2:] - refined[:, :2], axis=1, keepdims=True)
             square = tf.concat([centre - side / 2.0, centre + side / 2.0], axis=1)
-        return points, probability
+        return points, probability, refined
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
     def serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -212,20 +218,59 @@ class FaceDetectorModule(tf.Module):
         # Undo the letterbox: 192-square pixels -> input pixels.
         xy = tf.reshape(merged, [-1, 8, 2]) * scale - offset
         boxes = tf.reshape(xy[:, :2], [-1, 4])
-        # No ONet call at all without faces: grappler mis-folds the convolutions of an empty batch.
-        points, probability = tf.cond(
-            tf.shape(boxes)[0] > 0,
-            lambda: self._landmarks(image, boxes),
-            lambda: (tf.zeros([0, 5, 2]), tf.zeros([0])),
+        # ONet also judges one more box, the whole frame: BlazeFace misses faces that fill the image
+        # (a headshot, a face at a doorbell), which ONet, trained on tight face boxes, recognises. The
+        # extra crop rides in the same ONet batch (which is therefore never empty).
+        candidates = tf.concat([boxes, self._whole_frame(image)], axis=0)
+        points, probability, refined = self._landmarks(image, candidates)
+        count = tf.shape(boxes)[0]
+        face = probability[:count] >= ONET_MIN_PROBABILITY
+        frame_box = _blazeface_box(refined[count:])
+        frame_face = (probability[count:] >= ONET_MIN_PROBABILITY) & ~tf.reduce_any(
+            _iou(frame_box, tf.boolean_mask(boxes, face)) > NMS_IOU, axis=1
         )
-        face = probability >= ONET_MIN_PROBABILITY
+        frame_points = tf.boolean_mask(points[count:], frame_face)
         return {
-            "boxes": tf.boolean_mask(boxes, face),
-            "scores": tf.boolean_mask(kept_scores, face),
-            "landmarks": tf.boolean_mask(points, face),
-            "blazeface_keypoints": tf.boolean_mask(xy[:, 2:], face),
-            "onet_probability": tf.boolean_mask(probability, face),
+            "boxes": tf.concat([tf.boolean_mask(boxes, face), tf.boolean_mask(frame_box, frame_face)], 0),
+            "scores": tf.concat(
+                [tf.boolean_mask(kept_scores, face), tf.boolean_mask(probability[count:], frame_face)], 0
+            ),
+            "landmarks": tf.concat([tf.boolean_mask(points[:count], face), frame_points], 0),
+            "blazeface_keypoints": tf.concat(
+                [tf.boolean_mask(xy[:, 2:], face), _keypoints_from_onet(frame_points)], 0
+            ),
+            "onet_probability": tf.concat(
+                [
+                    tf.boolean_mask(probability[:count], face),
+                    tf.boolean_mask(probability[count:], frame_face),
+                ],
+                0,
+            ),
         }
+
+    def _whole_frame(self, image: tf.Tensor) -> tf.Tensor:
+        """The square [1, 4] centred on the image whose side is the image's longer side, shrunk by
+        ONET_BOX_SCALE so that ONet's first pass (which enlarges every box by it) sees exactly it."""
+        size = tf.cast(tf.shape(image)[:2], tf.float32)
+        centre = tf.reverse(size, [0]) / 2.0
+        half = tf.reduce_max(size) / 2.0 / ONET_BOX_SCALE
+        return tf.concat([centre - half, centre + half], axis=0)[None]
+
+
+def _blazeface_box(onet_boxes: tf.Tensor) -> tf.Tensor:
+    """ONet's own boxes [K, 4] in BlazeFace's box convention (FRAME_BOX_* constants)."""
+    centre = (onet_boxes[:, :2] + onet_boxes[:, 2:]) / 2.0
+    extent = onet_boxes[:, 2:] - onet_boxes[:, :2]
+    centre = centre + extent * tf.constant(FRAME_BOX_CENTRE_OFFSET)
+    half = extent * tf.constant(FRAME_BOX_SIZE_RATIO) / 2.0
+    return tf.concat([centre - half, centre + half], axis=1)
+
+
+def _keypoints_from_onet(points: tf.Tensor) -> tf.Tensor:
+    """BlazeFace-style keypoints [K, 6, 2] for faces only ONet saw: eyes and nose as ONet has them, the
+    mouth centre between its corners, and the ear tragions (which ONet does not place) left as the eyes."""
+    mouth = (points[:, 3] + points[:, 4]) / 2.0
+    return tf.stack([points[:, 0], points[:, 1], points[:, 2], mouth, points[:, 0], points[:, 1]], axis=1)
 
 
 def signature() -> dict[str, Any]:
