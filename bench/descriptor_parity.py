@@ -63,7 +63,8 @@ def images(data: Path | None, clip_step: int) -> Iterator[tuple[str, str, np.nda
     """(group, name, RGB image) for every image the bench measures."""
     from skimage import data as skimage_data
 
-    yield from (("photos", n, i) for n, i in _variants("skimage-astronaut", skimage_data.astronaut()))
+    astronaut = np.asarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
+    yield from (("photos", n, i) for n, i in _variants("skimage-astronaut", astronaut))
     if data is None:
         return
     suffixes = {".jpg", ".jpeg", ".png"}

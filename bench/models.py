@@ -157,6 +157,44 @@ def alignment_ms_per_face(client: Any, frame: np.ndarray, repeats: int) -> float
     return median_ms(lambda: align_face(frame, points, size=150, padding=0.25), repeats=repeats)
 
 
+def pipeline_step_figures(client: Any, frame: np.ndarray, data: Path | None, repeats: int) -> dict[str, Any]:
+    """The steps between detector and embedder, and the tiled search for small faces in large photos.
+
+    dlib's 5 points: one face_landmarks call for the 25 jittered starts of each face; the chip: dlib's
+    geometry cut by amyplant_faces.pipeline.dlib_chip; the tiled search: the whole detector pass plus every
+    tile on a large photo (the shared clip's first frame enlarged) at the gallery's defaults."""
+    from amyplant_faces.pipeline.dlib_chip import extract_face_chip
+    from amyplant_faces.pipeline.landmarks import dlib_points
+    from amyplant_faces.pipeline.small_faces import detect_with_tiles, tiles
+
+    figures: dict[str, Any] = {}
+    faces = client.detect(frame)
+    if faces:
+        figures["dlib_points_ms_per_face"] = median_ms(
+            lambda: dlib_points(client, frame, faces[:1]), repeats=repeats
+        )
+        points = dlib_points(client, frame, faces[:1])[0]
+        figures["dlib_chip_ms_per_face_150px"] = median_ms(
+            lambda: extract_face_chip(frame, points), repeats=repeats
+        )
+    backdrop = frame
+    if data is not None:
+        capture = cv2.VideoCapture(str(data / "video" / "short_hamilton_clip.mp4"))
+        ok, bgr = capture.read()
+        capture.release()
+        backdrop = np.ascontiguousarray(bgr[:, :, ::-1]) if ok else frame
+    for width, height in ((1920, 1080), (2400, 1800)):
+        photo = cv2.resize(backdrop, (width, height), interpolation=cv2.INTER_CUBIC)
+        count = len(tiles(photo.shape, min_face_px=12))
+        figures[f"tiled_search_{width}x{height}"] = {
+            "tiles": count,
+            "ms": median_ms(
+                lambda photo=photo: detect_with_tiles(client, photo, min_face_px=12), repeats=3, warmup=1
+            ),
+        }
+    return figures
+
+
 def start_standin(repo: Path) -> tuple[subprocess.Popen[str], int]:
     script = ROOT / "tests" / "standin" / "tfserving_standin.py"
     process = subprocess.Popen(
@@ -329,6 +367,7 @@ def main() -> int:
     aligned = alignment_ms_per_face(runtime, frame, args.repeats)
     if aligned is not None:
         in_process["alignment_ms_per_face_150px"] = aligned
+    in_process.update(pipeline_step_figures(runtime, frame, data, args.repeats))
 
     result = {
         "bench": "models",

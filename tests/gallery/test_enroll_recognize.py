@@ -46,7 +46,7 @@ def test_every_probe_face_is_named_and_a_stranger_is_unknown(
         named = Counter(face["person"]["name"] for face in faces if not face["unknown"])
         assert named == Counter(expected), f"{file}: expected {expected}, got {faces}"
         # The labels list the people in view; obama_and_biden.jpg also shows a girl in its lower right
-        # corner (about 150 px in a 2000 px photo, found by the tiled search), who is nobody enrolled.
+        # corner (about 150 px in a 2000 px photo, found when the tiled search is on), who is nobody enrolled.
         bystanders = [face for face in faces if face["unknown"]]
         assert len(bystanders) <= (1 if file == "obama_and_biden.jpg" else 0), f"{file}: {bystanders}"
         for face in faces:

@@ -34,12 +34,12 @@ def test_this_is_not_x_stops_the_mistake_and_x_still_matches(
 ) -> None:
     obama = enroll_folder(model_client, shared_data / "enroll" / "obama")["person_id"]
     enroll_folder(model_client, shared_data / "enroll" / "kit_harington")
-    # A loose threshold (0.8) makes the mistake happen: biden is 0.77 from obama's nearest sample.
-    loose = "0.8"
+    # A loose threshold (0.85) makes the mistake happen: biden is 0.81 from obama's nearest sample.
+    loose = "0.85"
     wrong = record(model_client, shared_data / "enroll/biden/biden.jpg", "door", threshold=loose)
     assert [event["person_name"] for event in wrong] == ["obama"]
     pair = shared_data / "probe" / "obama_and_biden.jpg"  # biden on the left, obama on the right
-    assert names(model_client, pair, 0.8) == ["obama", "obama"]
+    assert names(model_client, pair, 0.85) == ["obama", "obama"]
 
     feedback = model_client.post(
         f"/api/v1/events/{wrong[0]['id']}/feedback", json={"person_id": obama, "is_person": False}
@@ -50,11 +50,11 @@ def test_this_is_not_x_stops_the_mistake_and_x_still_matches(
     assert corrected["person_id"] is None and corrected["visitor_id"] is not None and corrected["labelled"]
 
     # Another photo of biden is no longer taken for obama; obama's own photos still match him.
-    assert names(model_client, pair, 0.8) == [None, "obama"]
-    assert names(model_client, shared_data / "probe/obama1.jpg", 0.8) == ["obama"]
+    assert names(model_client, pair, 0.85) == [None, "obama"]
+    assert names(model_client, shared_data / "probe/obama1.jpg", 0.85) == ["obama"]
     assert names(model_client, shared_data / "photos/obama-480p.jpg", 0.6) == ["obama"]
     rejected = model_client.post(
-        "/api/v1/recognize", files={"image": ("pair.jpg", pair.read_bytes())}, params={"threshold": 0.8}
+        "/api/v1/recognize", files={"image": ("pair.jpg", pair.read_bytes())}, params={"threshold": 0.85}
     ).json()
     biden_face = min(rejected["faces"], key=lambda face: face["box"][0])
     assert (
@@ -64,7 +64,7 @@ def test_this_is_not_x_stops_the_mistake_and_x_still_matches(
         "/api/v1/verify",
         files={"image": ("biden2.jpg", (shared_data / "enroll/biden/biden2.jpg").read_bytes())},
         data={"person_id": str(obama)},
-        params={"threshold": 0.8},
+        params={"threshold": 0.85},
     )
     assert verify.json()["rejected_by_negative"] is True and verify.json()["same"] is False
 

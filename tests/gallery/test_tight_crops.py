@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.gallery.conftest import probe_labels
+from amyplant_config.settings import GallerySettings
+from amyplant_gallery.app import create_app
+from tests.gallery.conftest import ADMIN_KEY, gallery_settings, probe_labels
 
 FIVE_PEOPLE = ("alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie")
 MARGINS = (0.0, 0.05, 0.10)  # the crop is the face box grown by this fraction of its size on each side
@@ -79,7 +82,25 @@ def test_tight_crops_are_enrolled_and_named(
             assert named == Counter(expected), f"{file} cut at +{margin:.0%}: {named} != {expected}"
 
 
-def test_a_tiny_face_in_a_large_photo_is_found(model_client: TestClient, shared_data: Path) -> None:
+@pytest.fixture(scope="module")
+def tiling_client(
+    gallery_db: str, redis_url: str, built_model_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A gallery with the tiled search at its default (12 px, photos of 1600 px and more)."""
+    state = tmp_path_factory.mktemp("gallery-tiling")
+    settings = gallery_settings(
+        database_url=gallery_db,
+        redis_url=redis_url,
+        state_dir=state,
+        models=built_model_repo,
+        small_face_px=GallerySettings.model_fields["small_face_px"].default,
+    )
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
+        yield client
+
+
+def test_a_tiny_face_in_a_large_photo_is_found(tiling_client: TestClient, shared_data: Path) -> None:
+    model_client = tiling_client
     portrait = _rgb(shared_data / "probe" / "obama1.jpg")
     [face] = _faces(model_client, _jpeg(portrait))
     x1, y1, x2, y2 = (round(float(v)) for v in face["box"])  # type: ignore[attr-defined]

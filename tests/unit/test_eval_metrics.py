@@ -236,3 +236,16 @@ def test_probe_scores_name_wrong_and_duplicate_faces() -> None:
 def test_mean_absolute_error() -> None:
     assert mean_absolute_error([30.0, 40.0], [35.0, 39.0]) == 3.0
     assert math.isnan(mean_absolute_error([], []))
+
+
+def test_error_rates_count_missed_faces_as_rejections() -> None:
+    from amyplant.evaluation.verify import error_rates
+
+    distances = np.array([0.30, 0.52, np.inf, 0.44, 0.58, 0.70])
+    same = np.array([True, True, True, False, False, False])
+    rates = error_rates(distances, same)
+    # At 0.50: one different-person pair of three accepted; two same-person pairs of three rejected
+    # (0.52, and the pair without a face).
+    assert rates["rates_0.50"] == "0.3333 / 0.6667"
+    assert rates["rates_0.60"] == "0.6667 / 0.3333"
+    assert rates["rates_0.40"] == "0.0000 / 0.6667"

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-Kind = Literal["ratio", "ms", "count", "number"]
+Kind = Literal["ratio", "ms", "count", "number", "text"]
 MISSING = "n/a"
 
 
@@ -45,6 +45,8 @@ def format_value(value: Any, kind: Kind) -> str:
         return f"{float(value):.1f}"
     if kind == "count":
         return str(int(value))
+    if kind == "text":
+        return str(value)
     return f"{float(value):.3f}"
 
 

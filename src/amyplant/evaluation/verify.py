@@ -21,6 +21,9 @@ from amyplant.evaluation.metrics import (
 from amyplant.evaluation.report import Row, table
 
 FAR_LEVELS = {"tar_at_far_1e-2": 1e-2, "tar_at_far_1e-3": 1e-3}
+# Thresholds at which the false-accept and false-reject rates are reported (the gallery's default
+# match and visitor thresholds are chosen from them: docs/EVALUATION.md).
+RATE_THRESHOLDS = (0.40, 0.45, 0.50, 0.55, 0.60, 0.65)
 FOLDS = 10
 ROWS = (
     Row("pairs", "pairs", "count"),
@@ -38,6 +41,12 @@ ROWS = (
     Row("ROC AUC (pairs with both faces)", "auc_both_faces"),
     Row("TAR @ FAR 1e-2 (all pairs)", "tar_at_far_1e-2"),
     Row("TAR @ FAR 1e-3 (all pairs)", "tar_at_far_1e-3"),
+    Row("FAR / FRR @ 0.40", "rates_0.40", "text"),
+    Row("FAR / FRR @ 0.45", "rates_0.45", "text"),
+    Row("FAR / FRR @ 0.50", "rates_0.50", "text"),
+    Row("FAR / FRR @ 0.55", "rates_0.55", "text"),
+    Row("FAR / FRR @ 0.60", "rates_0.60", "text"),
+    Row("FAR / FRR @ 0.65", "rates_0.65", "text"),
     Row("largest same-person distance", "same_distance_max", "number"),
     Row("smallest different-person distance", "different_distance_min", "number"),
     Row("median ms / image", "ms_median", "ms"),
@@ -132,9 +141,23 @@ def evaluate_verification(
             "no_face": sum(1 for d in found.values() if d is None),
             "no_face_pairs": int(no_face.sum()),
             **verification_figures(distances, same, no_face=no_face, threshold=engine.threshold),
+            **error_rates(distances, same),
             "ms_median": float(np.median(timings[engine.name])) if timings[engine.name] else None,
         }
     return columns
+
+
+def error_rates(distances: np.ndarray, same: np.ndarray) -> dict[str, str]:
+    """False-accept rate (different-person pairs within the threshold) and false-reject rate (same-person
+    pairs beyond it, a missed face included) at each RATE_THRESHOLDS value, as "FAR / FRR" text."""
+    different = ~same
+    rates = {}
+    for threshold in RATE_THRESHOLDS:
+        accepted = distances <= threshold
+        far = float(accepted[different].mean()) if different.any() else float("nan")
+        frr = float((~accepted[same]).mean()) if same.any() else float("nan")
+        rates[f"rates_{threshold:.2f}"] = f"{far:.4f} / {frr:.4f}"
+    return rates
 
 
 def render(columns: dict[str, dict[str, Any]]) -> str:
