@@ -22,9 +22,12 @@ POINTS_SIDE_SCALE = 3.750473
 # The predictor's answer jumps when its start moves by half a pixel (a feature pixel crosses a pixel
 # boundary and a tree takes the other branch): on the same faces, moving dlib's own HOG box by 0.5 px
 # moved face_recognition's descriptor by 0.049 (median). Averaging the answers from a grid of starts
-# around the estimate gives the centre of that spread instead of one draw from it.
-JITTER_STEPS = 5
-JITTER_SPAN = 0.04  # the grid reaches this fraction of the side each way
+# around the estimate gives the centre of that spread instead of one draw from it. On the photos of
+# bench/descriptor_parity.py (median / 90th percentile distance to face_recognition's descriptors):
+# one start 0.041 / 0.061, this 3 x 3 grid 0.036 / 0.059, a 5 x 5 grid of +-4% 0.032 / 0.057 at 25
+# predictor runs per face instead of 9 (about 2.3 ms each).
+JITTER_STEPS = 3
+JITTER_SPAN = 0.03  # the grid reaches this fraction of the side each way
 
 
 def start_rectangles(detections: Sequence[Detection]) -> np.ndarray:
@@ -63,9 +66,9 @@ def dlib_points(
     model_version: int | None = None,
 ) -> np.ndarray:
     """dlib's 5 points [N, 5, 2] (float64, whole pixels) of each detection: the mean of the predictor's
-    answers from the jittered start squares, rounded half up as dlib rounds its own points (on the
-    faces of bench/descriptor_parity.py rounding brought the photos' median distance to
-    face_recognition's descriptors from 0.035 to 0.032 at a similar 90th percentile)."""
+    answers from the jittered start squares, rounded half up as dlib rounds its own points (with a 5 x 5
+    grid, rounding brought the photos' median distance to face_recognition's descriptors from 0.035 to
+    0.032 at a similar 90th percentile)."""
     if not detections:
         return np.zeros((0, 5, 2), dtype=np.float64)
     starts = jitter_grid(start_rectangles(detections))
