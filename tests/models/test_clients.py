@@ -165,6 +165,10 @@ def test_remote_clients_match_inprocess(standin: TFServingStandin, served_repo: 
         assert remote.detect(bright) == local.detect(bright)
         assert remote.detect(dark) == []
         assert remote.detect_batch([bright, dark]) == [local.detect(bright), []]
+        # The landmarks model takes two inputs (the image and rectangles), one of them possibly empty.
+        boxes = sample_inputs("face_landmarks")["boxes"]
+        np.testing.assert_allclose(remote.landmarks(bright, boxes), local.landmarks(bright, boxes), atol=1e-4)
+        assert remote.landmarks(bright, boxes[:0]).shape == (0, 5, 2)
         for count in (0, 1, 5):
             chips150, chips64 = _chips(150, count), _chips(64, count)
             np.testing.assert_allclose(remote.embed(chips150), local.embed(chips150), rtol=1e-6, atol=1e-7)
