@@ -86,14 +86,6 @@ def images(data: Path | None, clip_step: int) -> Iterator[tuple[str, str, np.nda
     capture.release()
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _summary(distances: list[float]) -> dict[str, Any]:
     if not distances:
         return {"faces": 0, "median": None, "p90": None, "max": None}
@@ -109,6 +101,7 @@ def _summary(distances: list[float]) -> dict[str, Any]:
 def measure(repo: Path, data: Path | None, clip_step: int) -> dict[str, Any]:
     import face_recognition
 
+    from amyplant_faces.detection_metrics import iou_matrix
     from amyplant_faces.models.inprocess import InProcessRuntime
     from amyplant_faces.pipeline.alignment import align_face
     from amyplant_faces.pipeline.faces import EMBEDDER_CHIP_PADDING, EMBEDDER_CHIP_SIZE, FacePipeline
@@ -123,9 +116,11 @@ def measure(repo: Path, data: Path | None, clip_step: int) -> dict[str, Any]:
         ours = pipeline.analyse(image)
         used: set[int] = set()
         for (top, right, bottom, left), reference in zip(locations, theirs, strict=True):
-            box = (float(left), float(top), float(right), float(bottom))
-            best = max(range(len(ours)), key=lambda i: _iou(ours[i].box, box), default=None)
-            if best is None or best in used or _iou(ours[best].box, box) < MATCH_IOU:
+            overlap = iou_matrix(np.asarray([f.box for f in ours]), np.asarray([[left, top, right, bottom]]))[
+                :, 0
+            ]
+            best = int(np.argmax(overlap)) if len(ours) else None
+            if best is None or best in used or overlap[best] < MATCH_IOU:
                 unmatched["face_recognition_only"] += 1
                 continue
             used.add(best)
@@ -148,7 +143,7 @@ def measure(repo: Path, data: Path | None, clip_step: int) -> dict[str, Any]:
         },
         "unmatched": unmatched,
         "clip_step": clip_step,
-        "data": str(data) if data else None,
+        "data": "../shared/data" if data else None,
     }
 
 

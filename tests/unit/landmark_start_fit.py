@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from amyplant_faces.detection_metrics import iou_matrix
 from amyplant_faces.models.client import Detection
 from amyplant_faces.models.inprocess import InProcessRuntime
 from amyplant_faces.pipeline import landmarks
@@ -32,13 +33,6 @@ class Face:
     image: np.ndarray
     ours: Detection
     hog: np.ndarray  # left, top, right, bottom (dlib convention)
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def _images(data: Path, clip_step: int) -> list[np.ndarray]:
@@ -66,9 +60,10 @@ def collect(models: InProcessRuntime, data: Path, clip_step: int) -> list[Face]:
     for image in _images(data, clip_step):
         ours = models.detect(image)
         for rect in hog(image, 1):
-            box = (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
-            best = max(ours, key=lambda d: _iou(d.box, box), default=None)
-            if best is not None and _iou(best.box, box) >= MATCH_IOU:
+            box = [rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1]
+            overlap = iou_matrix(np.asarray([d.box for d in ours]), np.asarray([box]))[:, 0]
+            best = ours[int(np.argmax(overlap))] if ours else None
+            if best is not None and overlap.max() >= MATCH_IOU:
                 corners = np.asarray([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float64)
                 faces.append(Face(image, best, corners))
     return faces

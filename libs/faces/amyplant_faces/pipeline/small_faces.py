@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from amyplant_faces.detection_metrics import iou_matrix
 from amyplant_faces.models.client import Detection, ModelClient
 
 DETECTOR_INPUT_PX = 192  # the detector sees any image letterboxed into this square
@@ -96,7 +97,7 @@ def detect_with_tiles(
             )
             and max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= limit
         ]
-    return whole + [d for d in _merged(found) if all(_iou(d.box, w.box) <= MERGE_IOU for w in whole)]
+    return whole + [d for d in _merged(found) if not _overlaps(d, whole)]
 
 
 def _inside_tile(
@@ -124,14 +125,14 @@ def _shifted(detection: Detection, dx: int, dy: int) -> Detection:
 def _merged(detections: list[Detection]) -> list[Detection]:
     kept: list[Detection] = []
     for candidate in sorted(detections, key=lambda d: d.score, reverse=True):
-        if all(_iou(candidate.box, other.box) <= MERGE_IOU for other in kept):
+        if not _overlaps(candidate, kept):
             kept.append(candidate)
     return kept
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _overlaps(candidate: Detection, others: list[Detection]) -> bool:
+    if not others:
+        return False
+    return bool(
+        (iou_matrix(np.asarray([candidate.box]), np.asarray([o.box for o in others])) > MERGE_IOU).any()
+    )
