@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: up test install models lint typecheck constraints clean
+.PHONY: up test install browser models lint typecheck constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,20 @@ up: $(STAMP)
 models: $(STAMP)
 	$(BIN)/amyplant models build
 
-## Run the whole test suite (unit, integration, models, end to end).
-test: $(STAMP)
+# Debian's Chromium for the web site's browser tests (tests/web): installed when missing and this user may
+# (root with apt-get); otherwise those tests skip and say why.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else \
+	    echo "make: $(CHROMIUM) is missing: the browser tests will skip (apt-get install chromium)"; \
+	  fi; \
+	fi
+
+## Run the whole test suite (unit, integration, models, end to end, the web site in a browser).
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)

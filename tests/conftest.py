@@ -30,7 +30,7 @@ def shared_data_dir() -> Path | None:
 
 @pytest.fixture(scope="session")
 def built_model_repo() -> Path:
-    """A repository with the three real models, built once (it takes minutes) and reused across sessions.
+    """A repository with the four real models, built once (it takes minutes) and reused across sessions.
 
     Built into $AMYPLANT_TEST_MODEL_REPO when set, else <repo root>/.cache/test-models.
     """

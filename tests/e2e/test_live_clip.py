@@ -3,7 +3,6 @@ one worker SIGKILLed mid-clip; the singer is named in few events, no frame is lo
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,40 +18,11 @@ import sqlalchemy as sa
 from amyplant.embedded.ports import free_loopback_port
 from amyplant_config.discovery import StackRecord
 from amyplant_store.database import create_engine
+from tests.e2e.processes import stack_environment, wait_healthy
 from tests.gallery.conftest import truncate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ADMIN_KEY = "amyk_e2e-admin-key-for-the-live-clip-test"
-
-
-def _environment(state_dir: Path, *, redis_url: str, database_url: str, models: Path) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AMYPLANT_")}
-    environment.update(
-        {
-            "AMYPLANT_STATE_DIR": str(state_dir),
-            "AMYPLANT_REDIS_URL": redis_url,
-            "AMYPLANT_DATABASE_URL": database_url,
-            "AMYPLANT_MODEL_REPOSITORY": str(models),
-            "AMYPLANT_UP_WORKERS": "2",
-            "AMYPLANT_GALLERY_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-            # A killed worker's frame goes back to the queue after this many seconds.
-            "AMYPLANT_WORKER_VISIBILITY_TIMEOUT_S": "5",
-        }
-    )
-    return environment
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "amyplant up exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=10).json().get("status") == "ok":
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(1)
-    raise AssertionError("the system never became healthy")
 
 
 def _enroll(api: httpx.Client, name: str, files: list[Path]) -> None:
@@ -76,8 +46,12 @@ def test_clip_through_capture_and_two_workers_survives_a_killed_worker(
     shared_data: Path,
 ) -> None:
     truncate(database_url)
-    environment = _environment(
-        tmp_path / "state", redis_url=redis_url, database_url=database_url, models=built_model_repo
+    environment = stack_environment(
+        tmp_path / "state",
+        redis_url=redis_url,
+        database_url=database_url,
+        models=built_model_repo,
+        admin_key=ADMIN_KEY,
     )
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
@@ -88,7 +62,7 @@ def test_clip_through_capture_and_two_workers_survives_a_killed_worker(
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_healthy(url, up)
+        wait_healthy(url, up)
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
         video = shared_data / "video"
         _enroll(api, "lin-manuel-miranda", [video / "lin-manuel-miranda.png"])

@@ -84,7 +84,7 @@ def bare_client(
 def model_client(
     gallery_db: str, redis_url: str, built_model_repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    """The gallery with the three real models."""
+    """The gallery with the four real models."""
     state = tmp_path_factory.mktemp("gallery-state-models")
     settings = gallery_settings(
         database_url=gallery_db, redis_url=redis_url, state_dir=state, models=built_model_repo

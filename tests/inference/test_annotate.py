@@ -25,6 +25,14 @@ def test_boxes_and_labels_are_drawn_in_the_status_colour() -> None:
     assert ascii_text("José Ñúñez") == "Jose Nunez"
 
 
+def test_a_face_is_titled_by_name_visitor_or_state() -> None:
+    box = (0.0, 0.0, 10.0, 10.0)
+    assert FaceLabel(box=box, name="Ada", status="known").title() == "Ada"
+    assert FaceLabel(box=box, status="unknown", visitor_id=7).title() == "unknown #7"
+    assert FaceLabel(box=box, status="unknown").title() == "unknown"
+    assert FaceLabel(box=box).title() == "..."
+
+
 def test_only_a_newer_frame_replaces_the_stored_one(redis_client: redis.Redis) -> None:
     frames = AnnotatedFrames(redis_client, ttl_s=30)
     dark, bright = np.full((48, 64, 3), 20, np.uint8), np.full((48, 64, 3), 230, np.uint8)

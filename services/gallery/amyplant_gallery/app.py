@@ -20,11 +20,13 @@ from amyplant_gallery.routes import (
     live,
     people,
     recognition,
+    session,
     training,
     visitors,
 )
 from amyplant_gallery.routes.uploads import MAX_FILES_PER_REQUEST
 from amyplant_gallery.security_headers import SecurityHeadersMiddleware
+from amyplant_gallery.site import mount_site
 from amyplant_store.errors import ErrorBody
 
 DESCRIPTION = """Enroll people, recognise faces, and browse every sighting.
@@ -84,11 +86,12 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     # live before events: its /api/v1/events/stream must not be taken for an event id.
     throttled = error_responses(429)
-    for module in (health, live, people, recognition, events, visitors, admin, training):
+    for module in (health, live, session, people, recognition, events, visitors, admin, training):
         for route in module.router.routes:
             # Every route that takes a key may answer 429 while its caller's address is locked out.
             if isinstance(route, APIRoute) and (route.path.startswith("/api/") or route.path == "/health"):
                 for status, response in throttled.items():
                     route.responses.setdefault(status, response)
         app.include_router(module.router)
+    mount_site(app)
     return app

@@ -3,7 +3,7 @@
 API answers hold biometric data (faces, snapshots, names, sightings) or keys: no cache may keep them.
 The API's own pages (/docs, /redoc) are FastAPI's, which load Swagger UI and ReDoc from a CDN
 (cdn.jsdelivr.net, ReDoc's fonts from Google) and run an inline script: they get a policy allowing those;
-every other answer gets a strict one, which a web interface served by the gallery must fit.
+every other answer, the web site's included, gets a strict one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STRICT_POLICY = "default-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+# The web site (served at /) fits it: its own scripts and styles only, no inline code; images are its own
+# files or blob: URLs of pictures it fetched with the key (an <img src> cannot send one).
+STRICT_POLICY = (
+    "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 DOCS_POLICY = (
     "default-src 'self'; "
     "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "

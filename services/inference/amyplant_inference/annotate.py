@@ -20,12 +20,15 @@ class FaceLabel:
     box: tuple[float, float, float, float]
     name: str | None = None  # None: nobody enrolled (or not decided yet)
     status: str = "pending"  # known, unknown or pending
+    visitor_id: int | None = None  # the unknown visitor this face was clustered into, when it was
     age: float | None = None
     gender: str | None = None
 
     def title(self) -> str:
         if self.name:
             return self.name
+        if self.visitor_id is not None:
+            return f"unknown #{self.visitor_id}"
         return "unknown" if self.status == "unknown" else "..."
 
     def details(self) -> str:

@@ -115,6 +115,7 @@ class FrameProcessor:
     ) -> None:
         """The live view: the annotated frame and a JSON summary of the latest frame of the camera."""
         names = {track.report.track_id: track.person_name for track in recorded}
+        visitors = {track.report.track_id: track.visitor_id for track in recorded}
         reports = {report.track_id: report for report in tracks.updated}
         labels = []
         for face, track_id in zip(faces, tracks.face_tracks, strict=True):
@@ -124,6 +125,7 @@ class FrameProcessor:
                     box=face.box,
                     name=names.get(track_id),
                     status=str(report.status) if report else "pending",
+                    visitor_id=None if names.get(track_id) else visitors.get(track_id),
                     age=face.age,
                     gender=face.gender,
                 )

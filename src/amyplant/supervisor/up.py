@@ -153,7 +153,8 @@ class Supervisor:
             self._stopping.wait(1.0)
         if self._stopping.is_set():
             return
-        print(f"amyplant is up: open {self.gallery_url}  (API docs {self.gallery_url}/docs)", flush=True)
+        site, docs = self.gallery_url, f"{self.gallery_url}/docs"
+        print(f"amyplant is up: open {site} (the web site; API docs {docs})", flush=True)
         print(f"health: {health.get('status', 'no answer')}; logs in {self.state_dir / 'logs'}", flush=True)
         key_file = self.state_dir / "admin-key.txt"
         if key_file.exists():
