@@ -122,6 +122,30 @@ def test_rollback_retires_newest_and_numbers_are_not_reused(tmp_path: Path) -> N
     assert _publish(repo, 3.0).name == "3"
 
 
+def test_promote_serves_an_earlier_version_again_under_a_new_number(tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    _publish(repo, 1.0)
+    _publish(repo, 2.0)
+    with pytest.raises(repository.RepositoryError, match="already the one served"):
+        repository.promote(repo, name=EMBEDDER, version=2)
+    with pytest.raises(repository.RepositoryError, match="no whole version 9"):
+        repository.promote(repo, name=EMBEDDER, version=9)
+
+    assert repository.promote(repo, name=EMBEDDER, version=1) == 3  # a served, older version
+    assert repository.list_versions(repo, name=EMBEDDER) == [1, 2, 3]
+    manifest = repository.read_manifest(repo / EMBEDDER / "3")
+    assert manifest["version"] == 3 and manifest["promoted_from"] == 1
+    original = (repo / EMBEDDER / "1" / "saved_model.pb").read_bytes()
+    assert (repo / EMBEDDER / "3" / "saved_model.pb").read_bytes() == original
+
+    repository.rollback(repo, name=EMBEDDER)  # retires 3
+    repository.rollback(repo, name=EMBEDDER)  # retires 2
+    assert repository.promote(repo, name=EMBEDDER, version=2) == 4  # back from retirement
+    assert repository.list_versions(repo, name=EMBEDDER) == [1, 4]
+    assert repository.read_manifest(repo / EMBEDDER / "4")["promoted_from"] == 2
+    assert not [p for p in (repo / EMBEDDER).iterdir() if p.name.startswith(".staging")]
+
+
 def test_models_config_is_a_valid_tf_serving_config(tmp_path: Path) -> None:
     path = repository.write_models_config(tmp_path, served_root="/models")
 

@@ -187,6 +187,17 @@ def test_the_live_page_shows_a_camera_frame_and_a_sighting(
             capture.kill()
 
 
+def test_the_training_page_lists_every_model_version(browsing: Browsing) -> None:
+    page = browsing.page
+    sign_in(page, ADMIN_KEY)
+    page.get_by_role("link", name="Training").click()
+    expect(page.get_by_role("heading", name="Model versions")).to_be_visible()
+    for name in ("face_detector", "face_attributes", "face_embedder", "face_landmarks"):
+        section = page.get_by_role("region", name=f"{name} versions")
+        expect(section.get_by_role("cell", name="serving")).to_have_count(1)
+    expect(page.get_by_text("No training run yet.")).to_be_visible()
+
+
 PAGES = ["live", "events", "people", "person", "visitors", "search", "training", "settings"]
 SIZES: dict[str, ViewportSize] = {
     "desktop": {"width": 1280, "height": 900},

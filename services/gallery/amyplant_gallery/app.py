@@ -18,6 +18,7 @@ from amyplant_gallery.routes import (
     events,
     health,
     live,
+    models,
     people,
     recognition,
     session,
@@ -86,7 +87,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     # live before events: its /api/v1/events/stream must not be taken for an event id.
     throttled = error_responses(429)
-    for module in (health, live, session, people, recognition, events, visitors, admin, training):
+    for module in (health, live, session, people, recognition, events, visitors, admin, training, models):
         for route in module.router.routes:
             # Every route that takes a key may answer 429 while its caller's address is locked out.
             if isinstance(route, APIRoute) and (route.path.startswith("/api/") or route.path == "/health"):

@@ -186,6 +186,36 @@ def rollback(repo: Path, *, name: str) -> tuple[int, int]:
     return newest, versions[-2]
 
 
+def promote(repo: Path, *, name: str, version: int) -> int:
+    """Serve an earlier version again, served or retired by rollback, under a new version number (numbers
+    are never reused and TF Serving serves the highest): copied whole into a staging directory, its
+    manifest noting the origin, fsynced, then renamed into place like a publish. Returns the new number."""
+    source = version_dir(repo, name=name, version=version)
+    if not source.is_dir():
+        source = model_dir(repo, name=name) / RETIRED_DIR / str(version)
+    if not is_valid_version(source):
+        raise RepositoryError(f"{name} has no whole version {version} to promote")
+    if version == latest_version(repo, name=name):
+        raise RepositoryError(f"{name} version {version} is already the one served")
+    base = model_dir(repo, name=name)
+    number = next_version(repo, name=name)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{number}-", dir=base))
+    try:
+        staging.chmod(0o755)
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        manifest = read_manifest(staging)
+        manifest.update(version=number, promoted_from=version, promoted_at=datetime.now(UTC).isoformat())
+        _write_json(staging / MANIFEST_NAME, manifest)
+        _fsync_tree(staging)
+        os.rename(staging, version_dir(repo, name=name, version=number))
+        _fsync_dir(base)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("promoted %s version %d as version %d", name, version, number)
+    return number
+
+
 def quarantine(repo: Path, *, name: str, version: int) -> Path:
     """Take a broken version out of the served set, keeping it under .retired for inspection."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

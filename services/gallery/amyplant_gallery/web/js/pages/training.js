@@ -1,4 +1,5 @@
-// Training: the detector's training runs with live progress (epoch, loss, AP) and the gate's verdict.
+// Training: the detector's training runs with live progress (epoch, loss, AP) and the gate's verdict;
+// every model's versions with their figures, promoted or rolled back by admin keys.
 
 import { getJson, sendJson } from "../api.js";
 import { clear, h, messageSlot } from "../dom.js";
@@ -16,7 +17,8 @@ export function render(view, { session }) {
   );
   view.append(h("h1", { text: "Training" }), h("p", { class: "muted", text: "Our own face detector, trained on your annotated camera images (LabelMe), published only when it beats the served one." }));
   if (session.is_admin) view.append(startForm(() => load()));
-  view.append(slot, h("div", { class: "table-wrap" }, table));
+  const versions = h("div", { id: "model-versions" });
+  view.append(slot, h("div", { class: "table-wrap" }, table), h("h2", { text: "Model versions" }), versions);
 
   async function load() {
     try {
@@ -56,8 +58,65 @@ export function render(view, { session }) {
   }
 
   load();
+  showVersions(versions, session);
   const timer = setInterval(load, REFRESH_MS);
   return () => clearInterval(timer);
+}
+
+// The figures worth a glance: a gate's AP, a build check's parity; the rest stays in the manifest.
+function headline(version) {
+  const parts = [];
+  const gate = version.figures && version.figures.gate;
+  if (gate) for (const [name, value] of Object.entries(gate)) if (typeof value === "number") parts.push(`${name} ${value.toFixed(3)}`);
+  if (version.check) for (const [name, value] of Object.entries(version.check)) if (typeof value === "number") parts.push(`${name} ${Number.isInteger(value) ? value : value.toPrecision(3)}`);
+  return parts.slice(0, 4).join(", ");
+}
+
+async function showVersions(container, session) {
+  const slot = messageSlot();
+  clear(container).append(slot);
+  let models;
+  try {
+    models = await getJson("/api/v1/models");
+  } catch (error) {
+    return slot.showError(error);
+  }
+  const reload = () => showVersions(container, session);
+  for (const model of models) {
+    const body = h("tbody");
+    const rows = [...model.versions.map((v) => ({ ...v, state: v.serving ? "serving" : "standby" })), ...model.retired.map((v) => ({ ...v, state: "retired" }))];
+    for (const version of rows) {
+      const promote = session.is_admin && !version.serving
+        ? h("button", { type: "button", class: "secondary", text: "Promote", "aria-label": `Promote ${model.name} version ${version.version}`, onclick: async () => {
+          try {
+            const answer = await sendJson(`/api/v1/models/${model.name}/promote`, "POST", { version: version.version });
+            slot.showNotice(`${model.name}: version ${answer.promoted_from} now serves as version ${answer.serving_version}.`);
+            reload();
+          } catch (error) { slot.showError(error); }
+        } })
+        : null;
+      body.append(h("tr", {},
+        h("td", { text: String(version.version) }),
+        h("td", { text: version.state + (version.promoted_from ? ` (copy of ${version.promoted_from})` : "") }),
+        h("td", { text: version.builder || "" }),
+        h("td", { class: "muted", text: headline(version) }),
+        h("td", {}, promote)));
+    }
+    const rollback = session.is_admin && model.versions.length > 1
+      ? h("button", { type: "button", class: "danger", text: "Roll back", "aria-label": `Roll back ${model.name}`, onclick: async () => {
+        try {
+          const answer = await sendJson(`/api/v1/models/${model.name}/rollback`, "POST");
+          slot.showNotice(`${model.name}: version ${answer.retired_version} retired; version ${answer.serving_version} serves.`);
+          reload();
+        } catch (error) { slot.showError(error); }
+      } })
+      : null;
+    container.append(h("section", { class: "panel", "aria-label": `${model.name} versions` },
+      h("div", { class: "row" }, h("h3", { text: model.name }), rollback),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, ...["Version", "State", "Built by", "Figures", ""].map((t) => h("th", { scope: "col", text: t })))),
+        body))));
+  }
 }
 
 function startForm(reload) {
