@@ -43,6 +43,19 @@ def loaded_images(page: Page, selector: str) -> int:
     return count
 
 
+def unnamed_controls(page: Page) -> list[str]:
+    """Visible controls without an accessible name (a label, aria-label or text)."""
+    names: list[str] = page.eval_on_selector_all(
+        "input, select, textarea, button",
+        """controls => controls
+            .filter(c => c.offsetParent !== null)
+            .filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                && !c.textContent.trim())
+            .map(c => c.outerHTML)""",
+    )
+    return names
+
+
 def test_a_wrong_key_sees_nothing(browsing: Browsing) -> None:
     page = browsing.page
     page.goto("/#/people")
@@ -209,6 +222,15 @@ SIZES: dict[str, ViewportSize] = {
 def test_a_screenshot_of_every_page(browsing: Browsing, stack: Stack, shared_data: Path, size: str) -> None:
     photo = shared_data / "enroll" / "kit_harington" / "john1.jpeg"
     person_id = create_person(stack, "Kit Harington", [photo])
+    # Sightings to show: one named, one of a stranger (an unknown visitor to name).
+    probes = shared_data / "probe"
+    for sighting in (probes / "johnsnow_test1.jpg", probes / "alex_lacamoire1.jpg"):
+        recorded = stack.api.post(
+            "/api/v1/events",
+            files={"image": (sighting.name, sighting.read_bytes(), "image/jpeg")},
+            data={"camera_id": "front-door"},
+        )
+        assert recorded.status_code == 201, recorded.text
     page = browsing.page
     page.set_viewport_size(SIZES[size])
     ARTEFACTS.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ export function render(view) {
       const statuses = await getJson("/api/v1/cameras");
       slot.reset();
       if (!statuses.length && !cameras.size) {
-        clear(tiles).append(h("p", { class: "muted", text: "No camera is running. Start one with `amyplant capture` or add it to the cameras file." }));
+        clear(tiles).append(h("p", { class: "muted", text: "No camera is running. Start one with amyplant capture, or add it to the cameras file." }));
       }
       for (const status of statuses) updateTile(status);
     } catch (error) {

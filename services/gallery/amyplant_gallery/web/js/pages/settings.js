@@ -17,7 +17,7 @@ export function render(view, { session }) {
       h("p", { text: `Unknown faces join a visitor within ${session.visitor_threshold}. Up to ${session.max_files_per_request} photos per enrollment, ${Math.round(session.max_upload_bytes / 1048576)} MiB each.` })),
     h("section", { class: "panel", "aria-labelledby": "cameras-title" },
       h("h2", { id: "cameras-title", text: "Cameras" }),
-      h("p", { class: "muted", text: "Cameras are set in the cameras file of `amyplant capture`; their state is shown here." }),
+      h("p", { class: "muted", text: "Cameras are set in the cameras file of amyplant capture; their state is shown here." }),
       h("div", { class: "table-wrap" }, h("table", { id: "cameras-table" },
         h("thead", {}, h("tr", {}, ...["Camera", "State", "Reason", "Captured", "Dropped", "Reconnects"].map((t) => h("th", { scope: "col", text: t })))),
         cameras))),

@@ -5,7 +5,7 @@ import { clear, formatTime, h, messageSlot } from "../dom.js";
 
 export function render(view, { session }) {
   const slot = messageSlot();
-  const list = h("ul", { class: "cards", id: "visitor-list", "aria-label": "Unknown visitors" });
+  const list = h("ul", { class: "cards wide", id: "visitor-list", "aria-label": "Unknown visitors" });
   const controller = new AbortController();
   view.append(
     h("h1", { text: "Who is this?" }),
@@ -58,7 +58,7 @@ export function render(view, { session }) {
       { "aria-label": `Name unknown #${visitor.id}` },
       h("label", { for: nameId }, "New person's name", nameInput),
       h("label", { for: existingId }, "This is ...", existing),
-      h("button", { type: "submit", text: "Name" }),
+      h("p", {}, h("button", { type: "submit", text: "Name" })),
       slot,
     );
     form.addEventListener("submit", async (submit) => {
