@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from amyplant.embedded.ports import free_loopback_port
+from amyplant_store.database import migrate
 from tests.e2e.processes import stack_environment, wait_healthy
 from tests.gallery.conftest import truncate
 
@@ -43,14 +45,35 @@ class Browsing:
     foreign_requests: list[str] = field(default_factory=list)
 
 
+WEB_DATABASE = "amyplant_web"
+
+
+@pytest.fixture(scope="module")
+def web_database(database_url: str) -> Iterator[str]:
+    """A database of its own on the session's embedded Postgres: the site's first admin key is the
+    bootstrap one, which a gallery creates only where no admin key exists yet (other tests make theirs)."""
+    server = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.execute(sa.text(f"drop database if exists {WEB_DATABASE} with (force)"))
+            connection.execute(sa.text(f"create database {WEB_DATABASE}"))
+        url = sa.make_url(database_url).set(database=WEB_DATABASE).render_as_string(hide_password=False)
+        migrate(url)
+        yield url
+        with server.connect() as connection:
+            connection.execute(sa.text(f"drop database if exists {WEB_DATABASE} with (force)"))
+    finally:
+        server.dispose()
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
-    database_url: str,
+    web_database: str,
     built_model_repo: Path,
 ) -> Iterator[Stack]:
-    truncate(database_url)
+    database_url = web_database
     state_dir = tmp_path_factory.mktemp("web-stack")
     environment = stack_environment(
         state_dir / "state",
@@ -80,7 +103,6 @@ def stack(
         except subprocess.TimeoutExpired:
             up.kill()
         log.close()
-        truncate(database_url)
 
 
 @pytest.fixture(scope="module")

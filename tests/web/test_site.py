@@ -200,6 +200,31 @@ def test_the_live_page_shows_a_camera_frame_and_a_sighting(
             capture.kill()
 
 
+def test_an_unknown_visitor_is_named_from_the_visitors_page(
+    browsing: Browsing, stack: Stack, shared_data: Path
+) -> None:
+    stranger = shared_data / "probe" / "alex_lacamoire1.jpg"
+    recorded = stack.api.post(
+        "/api/v1/events",
+        files={"image": (stranger.name, stranger.read_bytes(), "image/jpeg")},
+        data={"camera_id": "front-door"},
+    )
+    assert recorded.status_code == 201, recorded.text
+    visitor_id = recorded.json()["events"][0]["visitor_id"]
+    assert visitor_id is not None
+    page = browsing.page
+    sign_in(page, ADMIN_KEY)
+    page.get_by_role("link", name="Visitors").click()
+    card = page.locator(f'[data-visitor="{visitor_id}"]')
+    expect(card.get_by_role("img", name=f"Face of unknown #{visitor_id}")).to_be_visible()
+    card.get_by_label("New person's name").fill("Alex Lacamoire")
+    card.get_by_role("button", name="Name").click()
+    expect(card).to_contain_text("Named Alex Lacamoire")
+    expect(page.get_by_text("No unknown visitors.")).to_be_visible()
+    page.get_by_role("link", name="Events").click()
+    expect(page.locator("#events-table .who").first).to_have_text("Alex Lacamoire")
+
+
 def test_the_training_page_lists_every_model_version(browsing: Browsing) -> None:
     page = browsing.page
     sign_in(page, ADMIN_KEY)

@@ -85,7 +85,7 @@ export async function loadImage(img, path, signal) {
 export function query(params) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "" && value !== false) search.set(name, String(value));
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
   }
   const text = search.toString();
   return text ? `?${text}` : "";
