@@ -10,7 +10,9 @@ one `amyplant capture` per phase. Frames: short_hamilton_clip.mp4 (640x360) cent
 frames (padded, not stretched, so faces keep their shape), re-encoded as MJPEG in the temporary folder;
 every phase and the peer read that file.
 
-- fps_1_worker / fps_2_workers: a fixed backlog (every `stride`-th frame of the clip, queued at once by a
+- fps_1_worker / fps_2_workers: the workers as `amyplant up --workers N` runs them, each with its share of
+  the cores (AMYPLANT_WORKER_THREADS = cores // N; the 2-worker phase restarts worker 1 with its share), on
+  a fixed backlog (every `stride`-th frame of the clip, queued at once by a
   capture with `realtime: false` and a backlog bound above the frame count); handled frames per second
   from the first completion after the capture has exited (and a tenth of the backlog is done) to the last.
 - peer_fps: face_recognition (HOG face_locations, then face_encodings of every face) in this process on
@@ -46,6 +48,7 @@ import numpy as np
 import redis
 
 from amyplant.embedded.ports import free_loopback_port
+from amyplant_config.cores import worker_threads
 from amyplant_config.discovery import StackRecord
 from amyplant_queue.celery_app import create_celery_app
 from pipeline_probes import Children, FrameEvents, Sampler, alive, metric, scrape
@@ -144,7 +147,7 @@ class Pipeline:
         )
         self.events = FrameEvents(redis.Redis.from_url(self.redis_url))
         self.events.start()
-        self.start_worker(1, wait=False)
+        self.start_worker(1, threads=worker_threads(1), wait=False)
         self._enroll(url, data)
         self.wait_workers(1)
         return time.monotonic() - started
@@ -174,15 +177,24 @@ class Pipeline:
                 upload = [("files", (f.name, f.read_bytes(), "application/octet-stream")) for f in files]
                 api.post(f"/api/v1/people/{person.json()['id']}/faces", files=upload).raise_for_status()
 
-    def start_worker(self, index: int, *, wait: bool = True) -> None:
+    def start_worker(self, index: int, *, threads: int, wait: bool = True) -> None:
         port = free_loopback_port()
         self.metric_ports.append(port)
         name = f"worker-{index}"
-        self.sampler.watched[name] = self.children.start(
-            name, ["worker", "--name", f"bench-{index}@%h"], {"AMYPLANT_WORKER_METRICS_PORT": str(port)}
-        )
+        extra = {"AMYPLANT_WORKER_METRICS_PORT": str(port), "AMYPLANT_WORKER_THREADS": str(threads)}
+        self.sampler.watched[name] = self.children.start(name, ["worker", "--name", f"bench-{index}@%h"], extra)
         if wait:
             self.wait_workers(index)
+
+    def restart_workers(self, count: int) -> None:
+        """`count` workers, each with its share of the cores, as `amyplant up --workers count` runs them:
+        the running ones are stopped first (a worker's thread pools are sized once, at its start)."""
+        for name in [n for n in self.children.running if n.startswith("worker-")]:
+            self.children.stop(name)
+        self.metric_ports.clear()
+        for index in range(1, count + 1):
+            self.start_worker(index, threads=worker_threads(count), wait=False)
+        self.wait_workers(count)
 
     def wait_workers(self, count: int, timeout_s: float = 300) -> None:
         """Workers answer Celery pings only after loading and running their models once."""
@@ -376,7 +388,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         run["stack_startup_s"] = round(pipeline.start_stack(data), 1)
         loads["1_worker"] = load()
         run["backlog_1_worker"] = pipeline.backlog_fps("backlog1", fps / args.stride)
-        pipeline.start_worker(2)
+        pipeline.restart_workers(2)
         loads["2_workers"] = load()
         run["backlog_2_workers"] = two = pipeline.backlog_fps("backlog2", fps / args.stride)
         loads["peer_2"] = load()

@@ -12,6 +12,7 @@ import redis
 from prometheus_client import generate_latest
 
 from amyplant_capture.cameras import CameraConfig
+from amyplant_capture.motion import MotionConfig
 from amyplant_capture.service import CaptureService, CollectOptions
 from amyplant_config.settings import CaptureSettings, CommonSettings, Environment
 from amyplant_queue.camera_status import read_statuses
@@ -42,8 +43,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def camera(source: Path | str, camera_id: str = "cam1") -> CameraConfig:
-    return CameraConfig(id=camera_id, source=str(source), realtime=False, detect_fps=60)
+def camera(source: Path | str, camera_id: str = "cam1", *, motion: bool = False) -> CameraConfig:
+    """A camera reading `source` as fast as it can; motion gating off unless asked (these frames are flat
+    greys that would not count as motion)."""
+    return CameraConfig(
+        id=camera_id,
+        source=str(source),
+        realtime=False,
+        detect_fps=60,
+        motion=MotionConfig(enabled=motion, heartbeat_s=0),
+    )
 
 
 def test_collection_mode_saves_every_nth_frame_named_by_camera_and_time(tmp_path: Path) -> None:
@@ -94,6 +103,36 @@ def test_frames_are_queued_and_status_and_queue_depth_are_visible(
         exporter.close()
     assert f'amyplant_queue_depth{{queue="{FRAMES_QUEUE}"}} 5.0' in text
     assert 'amyplant_frames_queued_total{camera="porch"} 5.0' in text
+
+
+def test_frames_without_motion_are_counted_not_queued(
+    tmp_path: Path, redis_client: redis.Redis, redis_url: str
+) -> None:
+    source = tmp_path / "doorway"
+    source.mkdir()
+    rng = np.random.default_rng(7)
+    empty = rng.integers(60, 200, (240, 320, 3), dtype=np.uint8)
+    for index in range(12):
+        frame = np.clip(empty + rng.normal(0, 3, empty.shape), 0, 255).astype(np.uint8)
+        if 5 <= index < 8:  # someone passes
+            frame[60:200, 40 + 60 * (index - 5) : 120 + 60 * (index - 5)] = 15
+        cv2.imwrite(str(source / f"frame{index:03d}.png"), frame)
+    still_camera = camera(source, "doorway", motion=True)
+    still_camera.motion.keep_moving_frames = 0
+    service = CaptureService(settings(redis_url), [still_camera])
+    assert service.run() == 0
+    [status] = read_statuses(redis_client)
+    # The first frame (a run always starts by looking) and the three with the passer-by are sent; the
+    # background learnt little of the passer-by, so the empty frames after are still again.
+    assert (status.captured, status.queued, status.still) == (12, 4, 8)
+    assert int(redis_client.llen(FRAMES_QUEUE)) == 4
+    exporter = start_exporter(service.metrics.registry, host="127.0.0.1", port=free_port())
+    assert exporter is not None
+    try:
+        text = httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
+    finally:
+        exporter.close()
+    assert 'amyplant_frames_still_total{camera="doorway"} 8.0' in text
 
 
 def test_a_busy_metrics_port_is_reported_not_fatal(tmp_path: Path) -> None:

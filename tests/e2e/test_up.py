@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from amyplant.embedded.ports import free_loopback_port
+from amyplant_config.cores import worker_threads
 from amyplant_faces.models.spec import MODEL_NAMES
 
 pytestmark = pytest.mark.e2e
@@ -97,6 +98,11 @@ def test_up_reports_every_part_healthy_and_sigterm_stops_everything(
         everything = _descendants_and_embedded(supervisor, state_dir)
         names = " ".join(" ".join(p.cmdline()) for p in everything)
         assert "redis-server" in names and "postgres" in names and "worker" in names and "gallery" in names
+        # Two workers share the cores instead of each sizing its thread pools to all of them.
+        workers = [p for p in everything if "amyplant_inference.cli" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        for worker in workers:
+            assert worker.environ().get("AMYPLANT_WORKER_THREADS") == str(worker_threads(2))
 
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)

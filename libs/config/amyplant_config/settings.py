@@ -190,6 +190,15 @@ class WorkerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AMYPLANT_WORKER_", extra="ignore", protected_namespaces=())
 
     concurrency: int = Field(1, ge=1, description="Frames handled at once by one worker process.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description=(
+            "CPU threads of this worker (TensorFlow's intra-op pool, OpenCV). Unset: every core the process "
+            "may use; `amyplant up` sets the cores divided by its workers, so they do not compete."
+        ),
+    )
     queue: str = Field("frames", description="Celery queue the worker consumes.")
     visibility_timeout_s: int = Field(
         60, ge=5, description="Seconds before an unacknowledged frame is handed to another worker."

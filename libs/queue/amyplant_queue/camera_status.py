@@ -26,6 +26,7 @@ class CameraStats:
     reconnects: int
     pending: int
     collected: int = 0
+    still: int = 0  # sampled frames without motion: counted, not sent to the workers
 
 
 class CameraStatus(BaseModel):
@@ -40,6 +41,7 @@ class CameraStatus(BaseModel):
     reconnects: int
     pending: int
     collected: int
+    still: int = 0
     updated_at: float
 
     @classmethod

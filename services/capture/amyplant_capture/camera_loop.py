@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError
 
 from amyplant_capture.cameras import CameraConfig
 from amyplant_capture.collect import FrameCollector
+from amyplant_capture.motion import MotionGate, Verdict
 from amyplant_capture.sources import SourceError, open_frames
 from amyplant_queue.camera_status import CameraStats
 from amyplant_queue.celery_app import PROCESS_FRAME_TASK
@@ -43,6 +44,7 @@ class CameraCounters:
     dropped: int = 0
     reconnects: int = 0
     collected: int = 0
+    still: int = 0
     state: CameraState = CameraState.STARTING
     last_error: str | None = None
     pending: deque[str] = field(default_factory=deque)
@@ -60,6 +62,7 @@ class CameraCounters:
             reconnects=self.reconnects,
             pending=len(self.pending),
             collected=self.collected,
+            still=self.still,
         )
 
 
@@ -146,6 +149,8 @@ class CameraCapture:
         interval = 1.0 / self.camera.detect_fps
         next_due = 0.0
         sequence = 0
+        # A new background model each run: after a reconnect the scene may have changed.
+        gate = MotionGate(self.camera.motion) if self.camera.motion.enabled else None
         for position, frame in open_frames(self.camera.source, realtime=self.camera.realtime):
             if self._stopping.is_set():
                 return
@@ -156,7 +161,11 @@ class CameraCapture:
             if self.redis is None or position + 1e-6 < next_due:
                 continue
             next_due = max(next_due + interval, position)
-            self._queue(self._resize(frame), run_id=run_id, sequence=sequence)
+            sampled = self._resize(frame)
+            if gate is not None and gate.check(sampled, at=position) in (Verdict.STILL, Verdict.LIGHTING):
+                self.counters.still += 1
+                continue
+            self._queue(sampled, run_id=run_id, sequence=sequence)
             sequence += 1
 
     def _resize(self, frame: np.ndarray) -> np.ndarray:

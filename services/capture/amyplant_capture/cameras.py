@@ -9,6 +9,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from amyplant_capture.motion import MotionConfig
+
 
 class CameraConfig(BaseModel):
     """One camera."""
@@ -27,6 +29,10 @@ class CameraConfig(BaseModel):
     loop: bool = Field(False, description="Replay a video file or folder from the start when it ends.")
     realtime: bool = Field(
         True, description="Play files at their own frame rate (False: as fast as possible)."
+    )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig,
+        description="Motion gating: only frames with motion (and a heartbeat) go to the face detector.",
     )
 
 

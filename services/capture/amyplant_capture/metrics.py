@@ -42,6 +42,11 @@ class CameraCollector(Collector):
             "reconnects": CounterMetricFamily(
                 "amyplant_camera_reconnects", "Times the source was reopened.", labels=["camera"]
             ),
+            "still": CounterMetricFamily(
+                "amyplant_frames_still",
+                "Sampled frames without motion: counted, not sent to the workers.",
+                labels=["camera"],
+            ),
             "collected": CounterMetricFamily(
                 "amyplant_frames_collected",
                 "Frames saved to a dataset folder (collection mode).",

@@ -17,6 +17,7 @@ from amyplant_inference.metrics import InstrumentedModels, WorkerMetrics
 from amyplant_inference.processing import FrameProcessor
 from amyplant_inference.recording import TrackRecorder
 from amyplant_inference.tasks import LazyProcessor, register_tasks
+from amyplant_inference.threads import limit_threads
 from amyplant_inference.track_store import TrackStore
 from amyplant_inference.tracking import TrackerConfig
 from amyplant_queue.annotated_frames import AnnotatedFrames
@@ -82,6 +83,7 @@ class InferenceWorker:
 
     def __init__(self, settings: WorkerSettings, *, name: str | None = None) -> None:
         self.settings = settings
+        limit_threads(settings.threads, in_process_models=settings.common.model_server is None)
         self.redis_url, self.database_url = resolve_urls(settings.common)
         self.name = name or f"worker-{os.getpid()}@{socket.gethostname()}"
         self.app = create_celery_app(

@@ -16,6 +16,7 @@ from amyplant.embedded.stack import EmbeddedStack
 from amyplant.supervisor.children import Child, stop_children
 from amyplant.supervisor.secrets_file import EMBEDDED_POSTGRES_PASSWORD, load_or_create_secrets
 from amyplant_capture.cameras import CameraConfig
+from amyplant_config.cores import worker_threads
 from amyplant_config.discovery import StackRecord
 from amyplant_config.settings import UpSettings
 from amyplant_store.database import migrate
@@ -107,6 +108,9 @@ class Supervisor:
                 "AMYPLANT_GALLERY_PORT": str(self.gallery_port),
             }
         )
+        # Each worker gets its share of the cores: N processes each spreading over every core would make
+        # TensorFlow's thread pools fight (a second worker added 27% instead of nearly doubling).
+        environment.setdefault("AMYPLANT_WORKER_THREADS", str(worker_threads(self.settings.workers)))
         return environment
 
     def _plan_children(self, environment: dict[str, str]) -> list[Child]:

@@ -65,7 +65,8 @@ export function render(view) {
     camera.reason.textContent = status.reason ? `Reason: ${status.reason}` : "";
     if (camera.last && status.updated_at > camera.last.updated_at) {
       const perSecond = (status.captured - camera.last.captured) / (status.updated_at - camera.last.updated_at);
-      camera.rate.textContent = `${Math.max(perSecond, 0).toFixed(1)} frames/s`;
+      const still = status.still ?? 0;
+      camera.rate.textContent = `${Math.max(perSecond, 0).toFixed(1)} frames/s · ${status.queued} analysed, ${still} still`;
     }
     camera.last = status;
   }

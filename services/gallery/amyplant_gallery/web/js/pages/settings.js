@@ -19,7 +19,7 @@ export function render(view, { session }) {
       h("h2", { id: "cameras-title", text: "Cameras" }),
       h("p", { class: "muted", text: "Cameras are set in the cameras file of amyplant capture; their state is shown here." }),
       h("div", { class: "table-wrap" }, h("table", { id: "cameras-table" },
-        h("thead", {}, h("tr", {}, ...["Camera", "State", "Reason", "Captured", "Dropped", "Reconnects"].map((t) => h("th", { scope: "col", text: t })))),
+        h("thead", {}, h("tr", {}, ...["Camera", "State", "Reason", "Captured", "Sent", "Still", "Dropped", "Reconnects"].map((t) => h("th", { scope: "col", text: t })))),
         cameras))),
     slot,
   );
@@ -27,9 +27,9 @@ export function render(view, { session }) {
 
   getJson("/api/v1/cameras").then((statuses) => {
     clear(cameras);
-    if (!statuses.length) cameras.append(h("tr", {}, h("td", { colspan: 6, class: "muted", text: "No camera is running." })));
+    if (!statuses.length) cameras.append(h("tr", {}, h("td", { colspan: 8, class: "muted", text: "No camera is running." })));
     for (const status of statuses) {
-      cameras.append(h("tr", {}, ...[status.camera_id, status.state, status.reason || "", status.captured, status.dropped, status.reconnects].map((value) => h("td", { text: String(value) }))));
+      cameras.append(h("tr", {}, ...[status.camera_id, status.state, status.reason || "", status.captured, status.queued, status.still ?? 0, status.dropped, status.reconnects].map((value) => h("td", { text: String(value) }))));
     }
   }).catch((error) => slot.showError(error));
 }

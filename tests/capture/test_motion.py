@@ -1,0 +1,96 @@
+"""Motion gating: sensor noise and lighting changes are not motion, a person-sized change is, masks hide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydantic
+import pytest
+from skimage import data as skimage_data
+
+from amyplant_capture.motion import MotionConfig, MotionGate, Verdict
+
+QUIET = MotionConfig(heartbeat_s=0, keep_moving_frames=0)
+
+
+def scene() -> np.ndarray:
+    """A real photo (skimage's astronaut, RGB to BGR) as the still scene, 512 x 512."""
+    rgb = np.asarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def noisy(frame: np.ndarray, rng: np.random.Generator, sigma: float = 4.0) -> np.ndarray:
+    return np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+
+
+def with_box(frame: np.ndarray, left: int, top: int, size: int = 90) -> np.ndarray:
+    """The scene with a dark, person-sized block in it."""
+    changed = frame.copy()
+    changed[top : top + 2 * size, left : left + size] = 20
+    return changed
+
+
+def test_a_still_scene_with_sensor_noise_is_still() -> None:
+    rng = np.random.default_rng(1)
+    gate = MotionGate(QUIET)
+    base = scene()
+    verdicts = [gate.check(noisy(base, rng), at=i / 5) for i in range(60)]
+    assert verdicts[0] is Verdict.MOTION  # the first frame of a run is always looked at
+    assert set(verdicts[1:]) == {Verdict.STILL}
+
+
+def test_someone_walking_through_is_motion_and_the_scene_settles_after() -> None:
+    rng = np.random.default_rng(2)
+    gate = MotionGate(QUIET)
+    base = scene()
+    for i in range(10):
+        gate.check(noisy(base, rng), at=i / 5)
+    walking = [gate.check(noisy(with_box(base, 40 + 30 * i, 150), rng), at=2 + i / 5) for i in range(10)]
+    assert walking.count(Verdict.MOTION) == 10
+    after = [gate.check(noisy(base, rng), at=4 + i / 5) for i in range(80)]
+    assert after[-20:] == [Verdict.STILL] * 20  # the background caught up with the empty scene again
+
+
+def test_a_lighting_change_restarts_the_background_without_sending() -> None:
+    rng = np.random.default_rng(3)
+    gate = MotionGate(QUIET)
+    base = scene()
+    gate.check(noisy(base, rng), at=0)
+    brighter = np.clip(base.astype(np.int16) + 70, 0, 255).astype(np.uint8)
+    assert gate.check(noisy(brighter, rng), at=0.2) is Verdict.LIGHTING
+    assert gate.check(noisy(brighter, rng), at=0.4) is Verdict.STILL
+
+
+def test_motion_inside_a_mask_is_ignored() -> None:
+    rng = np.random.default_rng(4)
+    base = scene()
+    # The block below covers x 100-190, y 150-330 of 512: a mask over the left half hides it.
+    masked = MotionGate(
+        QUIET.model_copy(update={"masks": [[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]]})
+    )
+    plain = MotionGate(QUIET)
+    for gate in (masked, plain):
+        gate.check(noisy(base, rng), at=0)
+    moved = noisy(with_box(base, 100, 150), rng)
+    assert masked.check(moved, at=0.2) is Verdict.STILL
+    assert plain.check(moved, at=0.2) is Verdict.MOTION
+
+
+def test_frames_after_motion_and_heartbeats_are_sent() -> None:
+    rng = np.random.default_rng(5)
+    gate = MotionGate(MotionConfig(heartbeat_s=10, keep_moving_frames=3))
+    base = scene()
+    gate.check(noisy(base, rng), at=0)
+    assert gate.check(noisy(with_box(base, 200, 100), rng), at=0.2) is Verdict.MOTION
+    tail = [gate.check(noisy(base, rng), at=0.4 + i / 5) for i in range(5)]
+    assert tail[:3] == [Verdict.MOTION] * 3  # a face that stopped moving is still looked at a while
+    still = [gate.check(noisy(base, rng), at=2 + i) for i in range(20)]
+    assert still.count(Verdict.HEARTBEAT) == 2  # at about 10 s and 20 s after the last frame sent
+    assert set(still) == {Verdict.STILL, Verdict.HEARTBEAT}
+
+
+def test_disabled_or_unknown_options_are_refused_or_respected() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        MotionConfig.model_validate({"threshold": 3})  # not a field: a typo must not pass silently
+    with pytest.raises(pydantic.ValidationError):
+        MotionConfig.model_validate({"min_area": 0})
+    assert MotionConfig.model_validate({"enabled": False}).enabled is False
