@@ -182,7 +182,8 @@ class Pipeline:
         self.metric_ports.append(port)
         name = f"worker-{index}"
         extra = {"AMYPLANT_WORKER_METRICS_PORT": str(port), "AMYPLANT_WORKER_THREADS": str(threads)}
-        self.sampler.watched[name] = self.children.start(name, ["worker", "--name", f"bench-{index}@%h"], extra)
+        arguments = ["worker", "--name", f"bench-{index}@%h"]
+        self.sampler.watched[name] = self.children.start(name, arguments, extra)
         if wait:
             self.wait_workers(index)
 

@@ -49,4 +49,3 @@ print(settings.threads, tf.config.threading.get_intra_op_parallelism_threads(),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-4:] == ["1", "1", "1", "1"]
-
