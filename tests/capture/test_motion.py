@@ -94,3 +94,14 @@ def test_disabled_or_unknown_options_are_refused_or_respected() -> None:
     with pytest.raises(pydantic.ValidationError):
         MotionConfig.model_validate({"min_area": 0})
     assert MotionConfig.model_validate({"enabled": False}).enabled is False
+
+
+def test_a_lasting_change_of_the_scene_becomes_the_background() -> None:
+    rng = np.random.default_rng(6)
+    gate = MotionGate(QUIET.model_copy(update={"settle_frames": 3}))
+    base = scene()
+    gate.check(noisy(base, rng), at=0)
+    moved = with_box(base, 300, 200)  # a chair put down: different from the background, then unchanging
+    verdicts = [gate.check(noisy(moved, rng), at=0.2 + i / 5) for i in range(8)]
+    assert verdicts[0] is Verdict.MOTION
+    assert verdicts[3:] == [Verdict.STILL] * 5  # settled after three steady frames, not 40 (5% a frame)

@@ -35,6 +35,14 @@ class MotionConfig(BaseModel):
     background_rate: float = Field(
         0.05, gt=0, le=1, description="How fast the background follows the scene (share per frame)."
     )
+    settle_frames: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Consecutive frames that barely change from one to the next make the scene the new background "
+            "(a parked car, a moved chair, the empty scene after someone left: no longer motion)."
+        ),
+    )
     keep_moving_frames: int = Field(
         5, ge=0, description="Frames still sent after motion stops, so a face that paused is not lost."
     )
@@ -63,6 +71,8 @@ class MotionGate:
     config: MotionConfig
     _background: np.ndarray | None = None
     _mask: np.ndarray | None = None
+    _previous: np.ndarray | None = None
+    _settled: int = 0
     _moving_left: int = 0
     _last_sent_at: float | None = None
 
@@ -71,12 +81,21 @@ class MotionGate:
         if self._background is None or self._background.shape != small.shape:
             self._background = small.astype(np.float32)
             self._mask = _mask_for(self.config.masks, small.shape)
+            self._previous = small
             return self._sent(Verdict.MOTION, at)  # the first frame of a run is always looked at
-        moving = self.moving_share(small)
+        moving = self.changed_share(small, cv2.convertScaleAbs(self._background))
+        assert self._previous is not None
+        steady = self.changed_share(small, self._previous) < self.config.min_area
+        self._previous = small
+        self._settled = self._settled + 1 if steady else 0
         cv2.accumulateWeighted(small.astype(np.float32), self._background, self.config.background_rate)
         if moving >= self.config.lighting_area:
             self._background = small.astype(np.float32)
             return Verdict.LIGHTING
+        if moving >= self.config.min_area and self._settled >= self.config.settle_frames:
+            # Different from the background but unchanged for a while: the scene itself changed.
+            self._background = small.astype(np.float32)
+            moving = 0.0
         if moving >= self.config.min_area:
             self._moving_left = self.config.keep_moving_frames
             return self._sent(Verdict.MOTION, at)
@@ -88,10 +107,9 @@ class MotionGate:
             return self._sent(Verdict.HEARTBEAT, at)
         return Verdict.STILL
 
-    def moving_share(self, small: np.ndarray) -> float:
-        """Share of the unmasked pixels that differ from the background by more than the threshold."""
-        assert self._background is not None
-        changed = cv2.absdiff(small, cv2.convertScaleAbs(self._background)) > self.config.pixel_threshold
+    def changed_share(self, small: np.ndarray, reference: np.ndarray) -> float:
+        """Share of the unmasked pixels that differ from `reference` by more than the threshold."""
+        changed = cv2.absdiff(small, reference) > self.config.pixel_threshold
         if self._mask is not None:
             counted = int(self._mask.sum())
             return float((changed & self._mask).sum()) / max(counted, 1)
