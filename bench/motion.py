@@ -58,15 +58,16 @@ def clip_frames(clip: Path) -> list[np.ndarray]:
 
 
 def doorway(
-    clip: list[np.ndarray], *, minutes: float, active: float, seed: int = 0
+    clip: list[np.ndarray], *, minutes: float, active: float, seed: int = 0, offset: float = 0.0
 ) -> Iterator[tuple[np.ndarray, bool]]:
-    """(frame, active?) for the whole recording."""
+    """(frame, active?) for the whole recording; `offset` (0-1) shifts when the clip plays, so that
+    several cameras' recordings are not active at the same moments."""
     rng = np.random.default_rng(seed)
     still = clip[0].astype(np.float32)
     total = round(minutes * 60 * FPS)
     # Clip plays start at evenly spaced frames so that they fill `active` of the time.
     plays = max(1, round(total * active / len(clip)))
-    starts = {round((i + 0.5) * total / plays) for i in range(plays)}
+    starts = {round(((i + 0.5 + offset) % plays) * total / plays) for i in range(plays)}
     index = 0
     while index < total:
         if index in starts:

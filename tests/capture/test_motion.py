@@ -7,7 +7,7 @@ import pydantic
 import pytest
 from skimage import data as skimage_data
 
-from amyplant_capture.motion import MotionConfig, MotionGate, Verdict
+from amyplant_capture.motion import MotionConfig, MotionGate, Verdict, heartbeat_phase
 
 QUIET = MotionConfig(heartbeat_s=0, keep_moving_frames=0)
 
@@ -105,3 +105,18 @@ def test_a_lasting_change_of_the_scene_becomes_the_background() -> None:
     verdicts = [gate.check(noisy(moved, rng), at=0.2 + i / 5) for i in range(8)]
     assert verdicts[0] is Verdict.MOTION
     assert verdicts[3:] == [Verdict.STILL] * 5  # settled after three steady frames, not 40 (5% a frame)
+
+
+def test_heartbeats_of_cameras_started_together_are_spread() -> None:
+    rng = np.random.default_rng(8)
+    base = scene()
+    phases = [heartbeat_phase(f"door-{index}") for index in range(8)]
+    assert all(0 <= phase < 1 for phase in phases) and len(set(phases)) == 8
+    assert heartbeat_phase("door-1") == phases[1]  # stable for a camera
+    first_heartbeats = []
+    for phase in phases:
+        gate = MotionGate(MotionConfig(heartbeat_s=10, keep_moving_frames=0), heartbeat_phase=phase)
+        gate.check(noisy(base, rng), at=0)
+        first = next(t for t in range(1, 12) if gate.check(noisy(base, rng), at=t) is Verdict.HEARTBEAT)
+        first_heartbeats.append(first)
+    assert len(set(first_heartbeats)) >= 4  # not all at 10 s

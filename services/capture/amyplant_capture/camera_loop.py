@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 
 from amyplant_capture.cameras import CameraConfig
 from amyplant_capture.collect import FrameCollector
-from amyplant_capture.motion import MotionGate, Verdict
+from amyplant_capture.motion import MotionGate, Verdict, heartbeat_phase
 from amyplant_capture.sources import SourceError, open_frames
 from amyplant_queue.camera_status import CameraStats
 from amyplant_queue.celery_app import PROCESS_FRAME_TASK
@@ -150,7 +150,11 @@ class CameraCapture:
         next_due = 0.0
         sequence = 0
         # A new background model each run: after a reconnect the scene may have changed.
-        gate = MotionGate(self.camera.motion) if self.camera.motion.enabled else None
+        gate = (
+            MotionGate(self.camera.motion, heartbeat_phase=heartbeat_phase(self.camera.id))
+            if self.camera.motion.enabled
+            else None
+        )
         for position, frame in open_frames(self.camera.source, realtime=self.camera.realtime):
             if self._stopping.is_set():
                 return

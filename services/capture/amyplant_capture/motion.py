@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -69,6 +70,9 @@ class MotionGate:
     """Keeps one camera's background model; `check(frame, at)` says whether the frame should be analysed."""
 
     config: MotionConfig
+    # Where in its heartbeat period this camera starts (0-1): cameras started together would otherwise
+    # send their heartbeat frames at the same moments, a burst the workers answer late.
+    heartbeat_phase: float = 0.0
     _background: np.ndarray | None = None
     _mask: np.ndarray | None = None
     _previous: np.ndarray | None = None
@@ -82,7 +86,9 @@ class MotionGate:
             self._background = small.astype(np.float32)
             self._mask = _mask_for(self.config.masks, small.shape)
             self._previous = small
-            return self._sent(Verdict.MOTION, at)  # the first frame of a run is always looked at
+            self._sent(Verdict.MOTION, at)  # the first frame of a run is always looked at
+            self._last_sent_at = at - self.config.heartbeat_s * self.heartbeat_phase
+            return Verdict.MOTION
         moving = self.changed_share(small, cv2.convertScaleAbs(self._background))
         assert self._previous is not None
         steady = self.changed_share(small, self._previous) < self.config.min_area
@@ -118,6 +124,12 @@ class MotionGate:
     def _sent(self, verdict: Verdict, at: float) -> Verdict:
         self._last_sent_at = at
         return verdict
+
+
+def heartbeat_phase(camera_id: str) -> float:
+    """A fixed phase in 0-1 for a camera id (the same across restarts, spread across cameras)."""
+    digest = hashlib.sha256(camera_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
 
 
 def _grey_small(frame_bgr: np.ndarray) -> np.ndarray:

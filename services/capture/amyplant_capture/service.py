@@ -92,7 +92,7 @@ class CaptureService:
             counters = capture.counters
             failed += counters.state is CameraState.FAILED
             logger.info(
-                "camera %s: %s%s, captured %d, queued %d, dropped %d, collected %d",
+                "camera %s: %s%s, captured %d, queued %d, dropped %d, collected %d, still %d",
                 capture.camera.id,
                 counters.state,
                 f" ({counters.last_error})" if counters.last_error else "",
@@ -100,6 +100,7 @@ class CaptureService:
                 counters.queued,
                 counters.dropped,
                 counters.collected,
+                counters.still,
             )
         return 1 if failed == len(self.captures) else 0
 
