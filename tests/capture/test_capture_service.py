@@ -43,6 +43,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def scrape_metrics(service: CaptureService) -> str:
+    """The capture's Prometheus page, from an exporter started for the call."""
+    exporter = start_exporter(service.metrics.registry, host="127.0.0.1", port=free_port())
+    assert exporter is not None
+    try:
+        return httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
+    finally:
+        exporter.close()
+
+
 def camera(source: Path | str, camera_id: str = "cam1", *, motion: bool = False) -> CameraConfig:
     """A camera reading `source` as fast as it can; motion gating off unless asked (these frames are flat
     greys that would not count as motion)."""
@@ -95,12 +105,7 @@ def test_frames_are_queued_and_status_and_queue_depth_are_visible(
     assert service.run() == 0
     statuses = read_statuses(redis_client)
     assert [(s.camera_id, s.state, s.queued) for s in statuses] == [("porch", "ended", 5)]
-    exporter = start_exporter(service.metrics.registry, host="127.0.0.1", port=free_port())
-    assert exporter is not None
-    try:
-        text = httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
-    finally:
-        exporter.close()
+    text = scrape_metrics(service)
     assert f'amyplant_queue_depth{{queue="{FRAMES_QUEUE}"}} 5.0' in text
     assert 'amyplant_frames_queued_total{camera="porch"} 5.0' in text
 
@@ -126,12 +131,7 @@ def test_frames_without_motion_are_counted_not_queued(
     # background learnt little of the passer-by, so the empty frames after are still again.
     assert (status.captured, status.queued, status.still) == (12, 4, 8)
     assert int(redis_client.llen(FRAMES_QUEUE)) == 4
-    exporter = start_exporter(service.metrics.registry, host="127.0.0.1", port=free_port())
-    assert exporter is not None
-    try:
-        text = httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
-    finally:
-        exporter.close()
+    text = scrape_metrics(service)
     assert 'amyplant_frames_still_total{camera="doorway"} 8.0' in text
 
 

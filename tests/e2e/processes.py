@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -42,3 +44,13 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 
             pass
         time.sleep(1)
     raise AssertionError("the system never became healthy")
+
+
+def start_up(environment: dict[str, str], *, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """`amyplant up` on `port` with the models already built, its output into `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "amyplant.cli", "up", "--port", str(port), "--no-build-models"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from amyplant.embedded.ports import free_loopback_port
 from amyplant_config.discovery import StackRecord
 from amyplant_store.database import create_engine
-from tests.e2e.processes import stack_environment, wait_healthy
+from tests.e2e.processes import stack_environment, start_up, wait_healthy
 from tests.gallery.conftest import truncate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -55,12 +55,7 @@ def test_clip_through_capture_and_two_workers_survives_a_killed_worker(
     )
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
-    up = subprocess.Popen(
-        [sys.executable, "-m", "amyplant.cli", "up", "--port", str(port), "--no-build-models"],
-        env=environment,
-        stdout=(tmp_path / "up.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    up = start_up(environment, port=port, log=(tmp_path / "up.log").open("wb"))
     try:
         wait_healthy(url, up)
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)

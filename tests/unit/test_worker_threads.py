@@ -36,6 +36,7 @@ def test_the_threads_setting_reaches_tensorflow_and_opencv() -> None:
     # A fresh interpreter: TensorFlow sizes its pools once, so the test process's own TF cannot tell.
     script = """
 import cv2, tensorflow as tf
+from amyplant_config.settings import WorkerSettings
 from amyplant_inference.threads import limit_threads
 settings = WorkerSettings()
 limit_threads(settings.threads, in_process_models=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from amyplant.embedded.ports import free_loopback_port
 from amyplant_store.database import migrate
-from tests.e2e.processes import stack_environment, wait_healthy
+from tests.e2e.processes import stack_environment, start_up, wait_healthy
 from tests.gallery.conftest import truncate
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,12 +85,7 @@ def stack(
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     log = (state_dir / "up.log").open("wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "amyplant.cli", "up", "--port", str(port), "--no-build-models"],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    up = start_up(environment, port=port, log=log)
     try:
         wait_healthy(url, up)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120) as api:

@@ -6,6 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
 from amyplant_faces.models import repository
 from amyplant_faces.models.spec import MODEL_NAMES
@@ -14,6 +15,7 @@ from amyplant_gallery.errors import error_responses
 from amyplant_gallery.schemas.models import ModelOut, ModelVersionOut, PromoteOut, PromoteRequest, RollbackOut
 from amyplant_store.audit import record_audit
 from amyplant_store.errors import GalleryError
+from amyplant_store.tables import ApiKey
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -44,6 +46,17 @@ def _model(repo: Path, name: str) -> ModelOut:
     )
 
 
+def _audit(session: Session, key: ApiKey, action: str, model: str, **details: int) -> None:
+    record_audit(
+        session,
+        actor_key_id=key.id,
+        actor_name=key.name,
+        action=action,
+        target=f"model:{model}",
+        details=details,
+    )
+
+
 def _refused(error: repository.RepositoryError) -> GalleryError:
     return GalleryError("model_version_refused", str(error), status=409)
 
@@ -68,14 +81,7 @@ def rollback_model(name: ModelName, context: Context, session: DbSession, key: A
         retired, serving = repository.rollback(_repo(context), name=name.value)
     except repository.RepositoryError as error:
         raise _refused(error) from error
-    record_audit(
-        session,
-        actor_key_id=key.id,
-        actor_name=key.name,
-        action="model.rollback",
-        target=f"model:{name.value}",
-        details={"retired_version": retired, "serving_version": serving},
-    )
+    _audit(session, key, "model.rollback", name.value, retired_version=retired, serving_version=serving)
     return RollbackOut(name=name.value, retired_version=retired, serving_version=serving)
 
 
@@ -91,12 +97,5 @@ def promote_model(
         serving = repository.promote(_repo(context), name=name.value, version=body.version)
     except repository.RepositoryError as error:
         raise _refused(error) from error
-    record_audit(
-        session,
-        actor_key_id=key.id,
-        actor_name=key.name,
-        action="model.promote",
-        target=f"model:{name.value}",
-        details={"promoted_from": body.version, "serving_version": serving},
-    )
+    _audit(session, key, "model.promote", name.value, promoted_from=body.version, serving_version=serving)
     return PromoteOut(name=name.value, promoted_from=body.version, serving_version=serving)
