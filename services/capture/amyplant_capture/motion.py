@@ -75,6 +75,7 @@ class MotionGate:
     heartbeat_phase: float = 0.0
     _background: np.ndarray | None = None
     _mask: np.ndarray | None = None
+    _mask_pixels: int = 0
     _previous: np.ndarray | None = None
     _settled: int = 0
     _moving_left: int = 0
@@ -85,8 +86,9 @@ class MotionGate:
         if self._background is None or self._background.shape != small.shape:
             self._background = small.astype(np.float32)
             self._mask = _mask_for(self.config.masks, small.shape)
+            self._mask_pixels = int(self._mask.sum()) if self._mask is not None else 0
             self._previous = small
-            self._sent(Verdict.MOTION, at)  # the first frame of a run is always looked at
+            # The first frame of a run is always looked at; the next heartbeat comes at this camera's phase.
             self._last_sent_at = at - self.config.heartbeat_s * self.heartbeat_phase
             return Verdict.MOTION
         moving = self.changed_share(small, cv2.convertScaleAbs(self._background))
@@ -117,8 +119,7 @@ class MotionGate:
         """Share of the unmasked pixels that differ from `reference` by more than the threshold."""
         changed = cv2.absdiff(small, reference) > self.config.pixel_threshold
         if self._mask is not None:
-            counted = int(self._mask.sum())
-            return float((changed & self._mask).sum()) / max(counted, 1)
+            return float((changed & self._mask).sum()) / max(self._mask_pixels, 1)
         return float(changed.mean())
 
     def _sent(self, verdict: Verdict, at: float) -> Verdict:

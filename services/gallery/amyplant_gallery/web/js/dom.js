@@ -18,7 +18,10 @@ export function h(tag, props = {}, ...children) {
   return element;
 }
 
+// Removes a node's children; pictures shown from blob: URLs (api.js loadImage) give their memory back,
+// which matters on pages that redraw themselves on every new sighting.
 export function clear(node) {
+  for (const img of node.querySelectorAll("img[data-blob-url]")) URL.revokeObjectURL(img.dataset.blobUrl);
   while (node.firstChild) node.firstChild.remove();
   return node;
 }
