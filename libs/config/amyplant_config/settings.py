@@ -228,6 +228,15 @@ class WorkerSettings(ServiceSettings):
         2.0, gt=0, description="Seconds a face may go unseen before its track ends."
     )
     track_min_hits: int = Field(2, ge=1, description="Faces a track needs before it becomes an event.")
+    track_refresh_s: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Work per track: a face of a track already named (or found to be nobody enrolled) with "
+            "confidence is only detected, and analysed again (landmarks, embedding, attributes, match) when "
+            "it grows or this many seconds after the track's last analysed face. 0: analyse every face."
+        ),
+    )
 
     def secret_fields(self) -> dict[str, str]:
         secrets_needed = {"webhook_secret": self.webhook_secret} if self.webhook_url else {}

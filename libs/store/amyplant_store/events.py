@@ -105,6 +105,26 @@ def upsert_event(session: Session, *, sighting: Sighting) -> int:
     return int(session.execute(upsert.returning(Event.id)).scalar_one())
 
 
+def extend_event(
+    session: Session, *, camera_id: str, track_id: str, seen_at: datetime, details: dict[str, Any]
+) -> tuple[int, int | None] | None:
+    """Widen a track's event to a face that brought no new evidence (see the worker's reuse.py): its time
+    span and details only, the face, snapshot and identity stay. Returns (event id, visitor id), or None
+    when the track has no event (not yet written, or erased)."""
+    statement = (
+        sa.update(Event)
+        .where(Event.camera_id == camera_id, Event.track_id == track_id)
+        .values(
+            started_at=sa.func.least(Event.started_at, seen_at),
+            ended_at=sa.func.greatest(Event.ended_at, seen_at),
+            details=Event.details.op("||")(sa.cast(details, Event.details.type)),
+        )
+        .returning(Event.id, Event.visitor_id)
+    )
+    row = session.execute(statement).first()
+    return (int(row.id), row.visitor_id) if row is not None else None
+
+
 def find_event(session: Session, *, camera_id: str, track_id: str) -> Event | None:
     return session.scalars(
         sa.select(Event).where(Event.camera_id == camera_id, Event.track_id == track_id)

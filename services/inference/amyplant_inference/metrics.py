@@ -44,6 +44,12 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.faces = Counter("amyplant_faces", "Faces found.", ["camera"], registry=self.registry)
+        self.repeated_faces = Counter(
+            "amyplant_repeated_faces",
+            "Faces of settled tracks that were detected but not analysed again (work per track).",
+            ["camera"],
+            registry=self.registry,
+        )
         self.matches = Counter(
             "amyplant_matches", "Faces matched to an enrolled person.", ["camera"], registry=self.registry
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -12,18 +12,18 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from amyplant_faces.models.client import EMBEDDER, ModelClient, ModelServerError
+from amyplant_faces.models.client import EMBEDDER, Detection, ModelClient, ModelServerError
 from amyplant_faces.pipeline.faces import FaceObservation, FacePipeline
 from amyplant_inference.annotate import FaceLabel, draw_faces
 from amyplant_inference.metrics import WorkerMetrics
 from amyplant_inference.recording import RecordedTrack, TrackRecorder, candidate_of, match_faces
+from amyplant_inference.reuse import ReusePolicy, plan_reuse, repeated_face
 from amyplant_inference.track_store import Outcome, TrackStore
-from amyplant_inference.tracking import FaceInput, FrameTracks
+from amyplant_inference.tracking import FaceInput, FrameTracks, TrackState
 from amyplant_queue.annotated_frames import AnnotatedFrames
 from amyplant_queue.frames import load_frame
 from amyplant_queue.live_feed import publish_sightings
 from amyplant_queue.messages import FrameMessage, frame_key
-from amyplant_store.matching import Match
 
 LATEST_RESULT_KEY = "amyplant:camera:{camera_id}:latest"
 
@@ -35,6 +35,7 @@ class FrameResult:
     camera_id: str
     sequence: int
     faces: int
+    repeated: int  # faces of settled tracks, detected but not analysed again
     outcome: str
     events: int
     alerts: int
@@ -52,16 +53,28 @@ class FrameProcessor:
     tracks: TrackStore
     recorder: TrackRecorder
     annotated: AnnotatedFrames
+    reuse: ReusePolicy = field(default_factory=ReusePolicy)
     metrics: WorkerMetrics | None = None
 
     def process(self, message: FrameMessage) -> FrameResult:
         started = time.perf_counter()
         image = load_frame(self.redis, message.frame_key)
-        faces = self.pipeline.analyse(image)
+        detections = self.pipeline.detect(image)
+        repeats = self._plan_reuse(message, detections)
+        observed = self.pipeline.describe(
+            image, [d for d, t in zip(detections, repeats, strict=True) if t is None]
+        )
         version = self._embedder_version()
         with Session(self.engine) as session, session.begin():
-            matches = match_faces(session, faces, model_version=version, policy=self.recorder.policy)
-        inputs = [FaceInput.from_observation(f, candidate_of(m)) for f, m in zip(faces, matches, strict=True)]
+            matches = match_faces(session, observed, model_version=version, policy=self.recorder.policy)
+        inputs = [
+            FaceInput.from_observation(f, candidate_of(m)) for f, m in zip(observed, matches, strict=True)
+        ]
+        faces: list[FaceObservation | None] = list(observed)
+        for detection, track in zip(detections, repeats, strict=True):
+            if track is not None:
+                inputs.append(repeated_face(detection.box, detection.score, track))
+                faces.append(None)
         applied = self.tracks.apply(
             camera_id=message.camera_id,
             run_id=message.run_id,
@@ -85,18 +98,32 @@ class FrameProcessor:
                 alerts = len(self.recorder.alert(session, recorded))
             self.recorder.publish_last_person(recorded)
             publish_sightings(self.redis, [track.live_summary() for track in recorded])
-            self._show(message, image, faces, applied.tracks, recorded)
-        self._count(message, faces, matches, applied.outcome)
+            self._show(message, image, inputs, applied.tracks, recorded)
+        self._count(message, inputs, applied.outcome)
         # Deleting the frame tells the capture service it is no longer pending.
         self.redis.delete(message.frame_key)
         return FrameResult(
             camera_id=message.camera_id,
             sequence=message.sequence,
-            faces=len(faces),
+            faces=len(inputs),
+            repeated=len(inputs) - len(observed),
             outcome=str(applied.outcome),
             events=len(recorded),
             alerts=alerts,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _plan_reuse(self, message: FrameMessage, detections: list[Detection]) -> list[TrackState | None]:
+        """Which detections continue a settled track and need no analysis (reuse.py)."""
+        if not detections or not self.reuse.enabled:
+            return [None] * len(detections)
+        return plan_reuse(
+            self.tracks.load(message.camera_id).state,
+            [detection.box for detection in detections],
+            run_id=message.run_id,
+            timestamp=message.captured_at.timestamp(),
+            policy=self.reuse,
+            config=self.tracks.config,
         )
 
     def _embedder_version(self) -> int:
@@ -109,7 +136,7 @@ class FrameProcessor:
         self,
         message: FrameMessage,
         image: np.ndarray,
-        faces: list[FaceObservation],
+        faces: list[FaceInput],
         tracks: FrameTracks,
         recorded: list[RecordedTrack],
     ) -> None:
@@ -120,14 +147,22 @@ class FrameProcessor:
         labels = []
         for face, track_id in zip(faces, tracks.face_tracks, strict=True):
             report = reports.get(track_id)
+            female = face.female_probability if face.female_probability is not None else None
+            if face.repeats_track is not None and report is not None:
+                age, female = (
+                    report.age,
+                    report.female_probability,
+                )  # the track's, as nothing new was measured
+            else:
+                age = face.age
             labels.append(
                 FaceLabel(
                     box=face.box,
                     name=names.get(track_id),
                     status=str(report.status) if report else "pending",
                     visitor_id=None if names.get(track_id) else visitors.get(track_id),
-                    age=face.age,
-                    gender=face.gender,
+                    age=age,
+                    gender=None if female is None else ("female" if female >= 0.5 else "male"),
                 )
             )
         self.annotated.store(
@@ -150,15 +185,14 @@ class FrameProcessor:
         }
         self.redis.set(LATEST_RESULT_KEY.format(camera_id=message.camera_id), json.dumps(summary), ex=3600)
 
-    def _count(
-        self, message: FrameMessage, faces: list[FaceObservation], matches: list[Match], outcome: Outcome
-    ) -> None:
+    def _count(self, message: FrameMessage, faces: list[FaceInput], outcome: Outcome) -> None:
         if self.metrics is None:
             return
         camera = message.camera_id
         self.metrics.frames_processed.labels(camera, str(outcome)).inc()
         self.metrics.faces.labels(camera).inc(len(faces))
-        named = sum(1 for match in matches if match.person is not None)
+        self.metrics.repeated_faces.labels(camera).inc(sum(1 for face in faces if face.repeats_track))
+        named = sum(1 for face in faces if face.candidate.person_id is not None)
         self.metrics.matches.labels(camera).inc(named)
         self.metrics.unknowns.labels(camera).inc(len(faces) - named)
         latency = (datetime.now(UTC) - message.captured_at).total_seconds()

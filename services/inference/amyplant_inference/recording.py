@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from amyplant_faces.pipeline.faces import FaceObservation
 from amyplant_inference.alerts import Alert, AlertDispatcher, AlertKind, last_person_state
 from amyplant_inference.tracking import FrameTracks, IdentityStatus, MatchCandidate, TrackReport
-from amyplant_store.events import find_event, upsert_event
+from amyplant_store.events import extend_event, find_event, upsert_event
 from amyplant_store.matching import Match, match_embedding
 from amyplant_store.policy import DEFAULT_TOP_K, GalleryPolicy
 from amyplant_store.sightings import sighting_of
@@ -88,18 +88,24 @@ class TrackRecorder:
         session: Session,
         *,
         frame: np.ndarray,
-        faces: Sequence[FaceObservation],
+        faces: Sequence[FaceObservation | None],
         tracks: FrameTracks,
         seen_at: datetime,
         model_version: int,
     ) -> list[RecordedTrack]:
-        """Write the event of every confirmed track that has a face in this frame."""
+        """Write the event of every confirmed track that has a face in this frame; a face given as None
+        was not analysed (its track is settled, reuse.py) and only widens its event's time span."""
         reports = {report.track_id: report for report in tracks.updated}
         snapshot: bytes | None = None
         recorded = []
         for face, track_id in zip(faces, tracks.face_tracks, strict=True):
             report = reports.get(track_id)
             if report is None or not report.confirmed:
+                continue
+            if face is None:
+                extended = self._extend_track(session, report=report, seen_at=seen_at)
+                if extended is not None:
+                    recorded.append(extended)
                 continue
             if snapshot is None:
                 snapshot = encode_snapshot(frame)
@@ -165,6 +171,26 @@ class TrackRecorder:
             ),
         )
         person = session.get(Person, person_id) if person_id is not None else None
+        return RecordedTrack(
+            event_id=event_id,
+            report=report,
+            person_name=person.name if person else None,
+            visitor_id=visitor_id,
+        )
+
+    @staticmethod
+    def _extend_track(session: Session, *, report: TrackReport, seen_at: datetime) -> RecordedTrack | None:
+        extended = extend_event(
+            session,
+            camera_id=report.camera_id,
+            track_id=report.track_id,
+            seen_at=seen_at,
+            details={"hits": report.hits, "run_id": report.run_id},
+        )
+        if extended is None:
+            return None
+        event_id, visitor_id = extended
+        person = session.get(Person, int(report.identity)) if report.identity else None
         return RecordedTrack(
             event_id=event_id,
             report=report,

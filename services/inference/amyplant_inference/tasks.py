@@ -64,6 +64,7 @@ def register_tasks(app: Celery, processor: LazyProcessor) -> None:
         return {
             "status": result.outcome,
             "faces": result.faces,
+            "repeated": result.repeated,
             "events": result.events,
             "alerts": result.alerts,
             "elapsed_ms": result.elapsed_ms,

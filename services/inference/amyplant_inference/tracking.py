@@ -88,6 +88,9 @@ class FaceInput:
     candidate: MatchCandidate
     age: float | None = None
     female_probability: float | None = None
+    # Set when the face was not analysed again because its track was settled (reuse.py): the id of that
+    # track. Such a face extends the track (box, time, hits) but carries no new evidence.
+    repeats_track: str | None = None
 
     @classmethod
     def from_observation(cls, face: FaceObservation, candidate: MatchCandidate) -> FaceInput:
@@ -135,6 +138,8 @@ class TrackState(BaseModel):
     female_sum: float = 0.0
     female_weight: float = 0.0
     best: Snapshot | None = None
+    analysed_at: float = 0.0  # when the track last got a face that was analysed (not repeated)
+    analysed_size_px: float = 0.0  # that face's size
     status: IdentityStatus = IdentityStatus.PENDING
     identity: str | None = None
     confidence: float = 0.0
@@ -291,17 +296,25 @@ class Tracker:
         return distance <= cfg.strict_link_distance
 
     def _link(self, tracks: list[TrackState], faces: Sequence[FaceInput]) -> dict[int, TrackState]:
+        links: dict[int, TrackState] = {}
+        taken: set[int] = set()
+        by_id = {track.track_id: t_index for t_index, track in enumerate(tracks)}
+        for f_index, face in enumerate(faces):
+            t_index = by_id.get(face.repeats_track or "", -1)
+            if t_index >= 0 and t_index not in taken:
+                links[f_index] = tracks[t_index]
+                taken.add(t_index)
         pairs: list[tuple[float, int, int]] = []
         for t_index, track in enumerate(tracks):
             mean = np.asarray(track.embedding, dtype=np.float32)
             for f_index, face in enumerate(faces):
+                if f_index in links or t_index in taken:
+                    continue
                 iou = box_iou(track.box, face.box)
                 distance = float(np.linalg.norm(mean - face.embedding))
                 if self._linkable(iou, distance):
                     cost = 0.5 * (1.0 - iou) + 0.5 * distance / self.config.link_distance
                     pairs.append((cost, t_index, f_index))
-        links: dict[int, TrackState] = {}
-        taken: set[int] = set()
         for _, t_index, f_index in sorted(pairs):
             if f_index not in links and t_index not in taken:
                 links[f_index] = tracks[t_index]
@@ -341,9 +354,12 @@ class Tracker:
         return float(np.clip(margin / self.config.full_vote_margin, 0.1, 1.0))
 
     def _observe(self, track: TrackState, face: FaceInput, *, sequence: int, timestamp: float) -> bool:
-        weight = self.face_weight(face)
         track.hits += 1
         track.last_seen, track.last_sequence, track.box = timestamp, sequence, face.box
+        if face.repeats_track is not None:
+            return False  # no new evidence: the track's embedding, votes and best face stay
+        track.analysed_at, track.analysed_size_px = timestamp, face.size_px
+        weight = self.face_weight(face)
         total = track.embedding_weight + weight
         mean = (np.asarray(track.embedding) * track.embedding_weight + face.embedding * weight) / total
         track.embedding = [float(v) for v in mean]

@@ -16,6 +16,7 @@ from amyplant_inference.alerts import AlertDispatcher, MqttPublisher, WebhookSen
 from amyplant_inference.metrics import InstrumentedModels, WorkerMetrics
 from amyplant_inference.processing import FrameProcessor
 from amyplant_inference.recording import TrackRecorder
+from amyplant_inference.reuse import ReusePolicy
 from amyplant_inference.tasks import LazyProcessor, register_tasks
 from amyplant_inference.threads import limit_threads
 from amyplant_inference.track_store import TrackStore
@@ -74,6 +75,7 @@ def build_processor(
         tracks=TrackStore(client, config),
         recorder=TrackRecorder(policy=policy, alerts=build_alerts(settings, client)),
         annotated=AnnotatedFrames(client, ttl_s=settings.annotated_ttl_s),
+        reuse=ReusePolicy(refresh_s=settings.track_refresh_s),
         metrics=metrics,
     )
 

@@ -80,16 +80,28 @@ class FacePipeline:
 
     def analyse(self, image: np.ndarray, *, model_version: int | None = None) -> list[FaceObservation]:
         """Every face in an RGB uint8 image, largest first."""
+        faces = self.describe(
+            image, self.detect(image, model_version=model_version), model_version=model_version
+        )
+        return sorted(faces, key=lambda face: face.quality.size_px, reverse=True)
+
+    def detect(self, image: np.ndarray, *, model_version: int | None = None) -> list[Detection]:
+        """The faces' boxes and detector points only (the first, cheapest step of analyse)."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
                 f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
             )
         if self.small_face_px > 0 and max(image.shape[:2]) >= self.tiled_from_px:
-            detections = detect_with_tiles(
+            return detect_with_tiles(
                 self.models, image, min_face_px=self.small_face_px, model_version=model_version
             )
-        else:
-            detections = self.models.detect(image, model_version=model_version)
+        return self.models.detect(image, model_version=model_version)
+
+    def describe(
+        self, image: np.ndarray, detections: list[Detection], *, model_version: int | None = None
+    ) -> list[FaceObservation]:
+        """The rest of analyse for the given detections of the image, in their order: landmarks, chips,
+        embeddings and attributes, batched over the faces."""
         if not detections:
             return []
         points = dlib_points(self.models, image, detections, model_version=model_version)
@@ -101,7 +113,7 @@ class FacePipeline:
         )
         embeddings = self.models.embed(chips, model_version=model_version)
         attributes = self._attributes(image, detections, model_version)
-        faces = [
+        return [
             FaceObservation(
                 box=detection.box,
                 score=detection.score,
@@ -117,7 +129,6 @@ class FacePipeline:
                 detections, chips, embeddings, attributes, points, strict=True
             )
         ]
-        return sorted(faces, key=lambda face: face.quality.size_px, reverse=True)
 
     def _attributes(
         self, image: np.ndarray, detections: list[Detection], model_version: int | None
