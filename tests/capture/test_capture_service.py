@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
 import socket
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from amyplant_capture.service import CaptureService, CollectOptions
 from amyplant_config.settings import CaptureSettings, CommonSettings, Environment
 from amyplant_queue.camera_status import read_statuses
 from amyplant_queue.celery_app import FRAMES_QUEUE
+from amyplant_queue.messages import FrameMessage, decode_frame_message
 from amyplant_telemetry.exporter import start_exporter
 
 
@@ -51,6 +55,13 @@ def scrape_metrics(service: CaptureService) -> str:
         return httpx.get(f"http://127.0.0.1:{exporter.port}/metrics", timeout=5).text
     finally:
         exporter.close()
+
+
+def queued_message(entry: bytes) -> FrameMessage:
+    """The frame message inside one entry of the Celery queue (kombu's JSON envelope, base64 body)."""
+    envelope = json.loads(entry)
+    args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+    return decode_frame_message(args[0])
 
 
 def camera(source: Path | str, camera_id: str = "cam1", *, motion: bool = False) -> CameraConfig:
@@ -108,6 +119,11 @@ def test_frames_are_queued_and_status_and_queue_depth_are_visible(
     text = scrape_metrics(service)
     assert f'amyplant_queue_depth{{queue="{FRAMES_QUEUE}"}} 5.0' in text
     assert 'amyplant_frames_queued_total{camera="porch"} 5.0' in text
+    # Played faster than real time, the frames keep the source's own timeline (a folder: 1 s a frame).
+    entries: list[bytes] = redis_client.lrange(FRAMES_QUEUE, 0, -1)  # type: ignore[assignment]
+    messages = [queued_message(entry) for entry in entries]
+    times = sorted(message.captured_at for message in messages)
+    assert [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)] == [1.0] * 4
 
 
 def test_frames_without_motion_are_counted_not_queued(

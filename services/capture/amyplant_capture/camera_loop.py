@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import cv2
@@ -149,6 +150,9 @@ class CameraCapture:
         interval = 1.0 / self.camera.detect_fps
         next_due = 0.0
         sequence = 0
+        # A file played faster than real time keeps its own timeline (run start + position in the file),
+        # so tracks end after gaps of the recording and events carry its times, not the queueing rate's.
+        started = datetime.now(UTC) if not self.camera.realtime else None
         # A new background model each run: after a reconnect the scene may have changed.
         gate = (
             MotionGate(self.camera.motion, heartbeat_phase=heartbeat_phase(self.camera.id))
@@ -169,7 +173,8 @@ class CameraCapture:
             if gate is not None and gate.check(sampled, at=position) in (Verdict.STILL, Verdict.LIGHTING):
                 self.counters.still += 1
                 continue
-            self._queue(sampled, run_id=run_id, sequence=sequence)
+            captured_at = started + timedelta(seconds=position) if started is not None else datetime.now(UTC)
+            self._queue(sampled, run_id=run_id, sequence=sequence, captured_at=captured_at)
             sequence += 1
 
     def _resize(self, frame: np.ndarray) -> np.ndarray:
@@ -179,7 +184,7 @@ class CameraCapture:
         scale = self.camera.max_width / width
         return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
-    def _queue(self, frame: np.ndarray, *, run_id: str, sequence: int) -> None:
+    def _queue(self, frame: np.ndarray, *, run_id: str, sequence: int, captured_at: datetime) -> None:
         assert self.redis is not None and self.celery is not None
         key = frame_key(self.camera.id, sequence, run_id)
         store_frame(
@@ -189,6 +194,7 @@ class CameraCapture:
             camera_id=self.camera.id,
             sequence=sequence,
             frame_key=key,
+            captured_at=captured_at,
             width=frame.shape[1],
             height=frame.shape[0],
             run_id=run_id,

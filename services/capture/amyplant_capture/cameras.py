@@ -28,7 +28,11 @@ class CameraConfig(BaseModel):
     max_width: int | None = Field(None, gt=0, description="Frames wider than this are scaled down first.")
     loop: bool = Field(False, description="Replay a video file or folder from the start when it ends.")
     realtime: bool = Field(
-        True, description="Play files at their own frame rate (False: as fast as possible)."
+        True,
+        description=(
+            "Play files at their own frame rate (False: as fast as possible, each frame stamped with the "
+            "run's start plus its position in the file)."
+        ),
     )
     motion: MotionConfig = Field(
         default_factory=MotionConfig,
