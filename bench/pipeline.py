@@ -30,8 +30,10 @@ every phase and the peer read that file.
   nothing was dropped and p95 <= 250 ms (null otherwise): the count tested, not a maximum searched for.
 - overload: twice the 2-worker rate, looped at the clip's own rate, split over as many cameras of one
   capture process as the clip's frame rate requires; the default backlog bound (10). `dropped` is the
-  capture's count (a frame a worker is already handling can be counted too); `handled` comes from the
-  workers' metrics. Every process's RSS (largest process of its tree) is sampled every --rss-interval s.
+  capture's count of frames no worker took (a worker takes a frame by renaming its key, so the capture
+  cannot drop one being handled), cross-checked in Redis (`dropped_untaken_in_redis`, and
+  `dropped_yet_handled`, which must be 0); `handled` comes from the workers' metrics. Every process's
+  RSS (largest process of its tree) is sampled every --rss-interval s.
 Prints one JSON line and writes it (indented) to --output.
 """
 
@@ -265,11 +267,12 @@ class Pipeline:
         }
 
     def wait_drained(self, phase: str, timeout_s: float) -> None:
-        """Until every stored frame of the phase was deleted (handled or dropped) or expired."""
+        """Until every stored frame of the phase was handled, dropped or expired."""
         assert self.events is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            done = {**self.events.of(phase, "del"), **self.events.of(phase, "expired")}
+            done = {**self.events.of(phase, "del"), **self.events.of(phase, "dropped")}
+            done.update(self.events.of(phase, "expired"))
             if set(self.events.of(phase, "set")) <= set(done):
                 return
             time.sleep(0.5)
@@ -367,6 +370,7 @@ class Pipeline:
 
     def overload(self, phase: str, rate: float, clip_fps: float, seconds: float) -> dict[str, Any]:
         """`rate` frames/s in all, over as many cameras as the clip's own frame rate requires."""
+        assert self.events is not None
         cameras = math.ceil(rate / clip_fps)
         self.sampler.sample()
         start = time.monotonic()
@@ -387,10 +391,15 @@ class Pipeline:
         self.wait_drained(phase, timeout_s=120)
         handled = self.handled(phase, cameras)
         del counts["ended"]
+        # The capture's dropped count is checked against Redis: frames it deleted untaken, and any frame
+        # both dropped and handled (counted by the capture though a worker had it; must be 0).
+        released, dropped = self.events.of(phase, "del"), self.events.of(phase, "dropped")
         return {
             "detect_fps_total": rate,
             "seconds": seconds,
             **counts,
+            "dropped_untaken_in_redis": len(dropped),
+            "dropped_yet_handled": len(set(dropped) & set(released)),
             "handled": int(handled),
             "never_handled": counts["queued"] - int(handled),
             "handled_fps": round(handled / (end - start), 3),

@@ -17,6 +17,7 @@ import psutil
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from amyplant_queue.frames import TAKEN_SUFFIX
 from amyplant_queue.messages import FRAME_KEY_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,14 +63,16 @@ class Children:
 
 
 class FrameEvents(threading.Thread):
-    """When each frame key was stored and deleted, from Redis keyspace notifications (set/del/expired)."""
+    """When each frame was stored, handled or dropped, from Redis keyspace notifications: `set` (stored),
+    `del` (its worker released it: the taken key went), `dropped` (the capture deleted it untaken),
+    `expired` (its TTL ran out), each under the frame's own key."""
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(name="frame-events", daemon=True)
         client.config_set("notify-keyspace-events", "Eg$x")
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self.pubsub.psubscribe("__keyevent@*__:set", "__keyevent@*__:del", "__keyevent@*__:expired")
-        self.times: dict[str, dict[str, float]] = {"set": {}, "del": {}, "expired": {}}
+        self.times: dict[str, dict[str, float]] = {"set": {}, "del": {}, "dropped": {}, "expired": {}}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -80,9 +83,13 @@ class FrameEvents(threading.Thread):
                 continue
             now = time.monotonic()
             key = bytes(message["data"]).decode()
-            if key.startswith(FRAME_KEY_PREFIX):
-                with self.lock:
-                    self.times[bytes(message["channel"]).decode().rpartition(":")[2]].setdefault(key, now)
+            if not key.startswith(FRAME_KEY_PREFIX):
+                continue
+            event = bytes(message["channel"]).decode().rpartition(":")[2]
+            if event == "del" and not key.endswith(TAKEN_SUFFIX):
+                event = "dropped"  # the capture deleted a frame no worker took (its backlog bound)
+            with self.lock:
+                self.times[event].setdefault(key.removesuffix(TAKEN_SUFFIX), now)
 
     def of(self, phase: str, event: str) -> dict[str, float]:
         """Times of one event for the frames of a phase (its cameras are named <phase>-<n>)."""

@@ -83,7 +83,7 @@ def test_clip_through_capture_and_two_workers_survives_a_killed_worker(
         deadline = time.monotonic() + 90
         while _pending_frames(redis_client) and time.monotonic() < deadline:
             time.sleep(1)
-        # Every frame was handled (handling deletes it) or dropped by the bounded backlog (deleted too).
+        # Every frame was handled (its worker releases it) or dropped by the bounded backlog (deleted).
         assert _pending_frames(redis_client) == 0, "frames were lost with the killed worker"
 
         engine = create_engine(database_url)

@@ -11,6 +11,7 @@ import redis
 
 from amyplant_inference.track_store import Outcome, TrackStore, TrackStoreBusy
 from amyplant_inference.tracking import FaceInput, MatchCandidate
+from amyplant_queue.frames import taken_key
 from amyplant_queue.messages import frame_key
 
 EMBEDDING = np.random.default_rng(3).normal(0, 0.09, 128).astype(np.float32)
@@ -112,15 +113,19 @@ def test_a_frame_whose_predecessor_was_dropped_does_not_wait(redis_client: redis
         ).outcome
         return outcome, time.monotonic() - started
 
+    being_handled = frame_key("door", 3, "run1")
+    redis_client.set(taken_key(being_handled), b"jpeg", ex=60)
     try:
-        # Frame 2's predecessor (frame 1) still has its key: frame 2 waits the whole reorder time for it.
+        # Frame 2's predecessor (frame 1) still waits for a worker: frame 2 waits the whole reorder time.
         waited = timed_apply(2)
-        # Frame 4's predecessor (frame 3) has no key, as when the capture drops it: no wait.
-        skipped = timed_apply(4)
+        # Frame 4's predecessor (frame 3) was taken by a worker and is being handled: the same.
+        waited_taken = timed_apply(4)
+        # Frame 6's predecessor (frame 5) has no key, as when the capture drops it: no wait.
+        skipped = timed_apply(6)
     finally:
-        redis_client.delete(in_flight)
-    assert waited[0] == skipped[0] == Outcome.APPLIED
-    assert waited[1] >= 1.9 and skipped[1] < 1.0
+        redis_client.delete(in_flight, taken_key(being_handled))
+    assert waited[0] == waited_taken[0] == skipped[0] == Outcome.APPLIED
+    assert waited[1] >= 1.9 and waited_taken[1] >= 1.9 and skipped[1] < 1.0
 
 
 def test_many_concurrent_frames_leave_a_consistent_state(redis_client: redis.Redis) -> None:

@@ -1,4 +1,9 @@
-"""Frames in Redis: JPEG bytes stored under a key with a TTL, loaded back and decoded with OpenCV."""
+"""Frames in Redis: JPEG bytes stored under a key with a TTL, taken by one worker, decoded with OpenCV.
+
+A frame's key is the capture's: while it exists, the frame waits for a worker, and the capture's bounded
+backlog may drop it (delete it, and count it dropped). A worker that starts on a frame takes it: the key
+is renamed to its taken form in the same step as it is read, so the capture can neither drop nor count a
+frame a worker is handling. The worker deletes the taken key when done (release_frame)."""
 
 from __future__ import annotations
 
@@ -37,8 +42,34 @@ def store_frame(client: redis.Redis, *, key: str, jpeg: bytes, ttl_s: int) -> No
     client.set(key, jpeg, ex=ttl_s)
 
 
-def load_frame(client: redis.Redis, key: str) -> np.ndarray:
-    data = client.get(key)
+TAKEN_SUFFIX = ":taken"
+# One round trip: move the frame out of the capture's reach, then read it where it now is. A frame taken
+# before (its worker died and the task was delivered again) is read from where that worker moved it.
+TAKE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('RENAME', KEYS[1], KEYS[2])
+end
+return redis.call('GET', KEYS[2])
+"""
+
+
+def taken_key(key: str) -> str:
+    return key + TAKEN_SUFFIX
+
+
+def take_frame(client: redis.Redis, key: str) -> np.ndarray:
+    """Take the frame for this worker (see the module docstring) and decode it."""
+    data = client.register_script(TAKE_SCRIPT)(keys=[key, taken_key(key)])
     if data is None:
-        raise FrameGone(f"frame {key} is no longer in Redis (its TTL expired?)")
-    return decode_image(bytes(data))  # type: ignore[arg-type]
+        raise FrameGone(f"frame {key} is no longer in Redis (dropped from the backlog, or its TTL expired)")
+    return decode_image(bytes(data))
+
+
+def release_frame(client: redis.Redis, key: str) -> None:
+    """The frame is handled: its keys go, which also tells the next frame's worker it may go on."""
+    client.delete(key, taken_key(key))
+
+
+def frame_in_flight(client: redis.Redis, key: str) -> bool:
+    """Whether the frame still waits for a worker or is being handled (not yet released or dropped)."""
+    return int(client.exists(key, taken_key(key))) > 0

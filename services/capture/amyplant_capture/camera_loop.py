@@ -205,13 +205,16 @@ class CameraCapture:
         self._bound_backlog()
 
     def _bound_backlog(self) -> None:
-        """Workers delete a frame's key when done; when too many are still pending, drop the oldest."""
+        """Frames still under their key wait for a worker (a worker takes a frame by renaming its key,
+        amyplant_queue.frames); when too many wait, drop the oldest. A frame a worker took is neither
+        dropped nor counted here."""
         assert self.redis is not None
         pending = self.counters.pending
         while pending and not self.redis.exists(pending[0]):
             pending.popleft()
         while len(pending) > self.max_pending:
             oldest = pending.popleft()
-            # Deleting the frame makes the worker skip it at once; the queue entry itself is tiny.
+            # Deleting the frame makes the worker skip it at once; the queue entry itself is tiny. A frame
+            # taken meanwhile is not deleted (its key was renamed), so only frames no worker took count.
             if self.redis.delete(oldest):
                 self.counters.dropped += 1

@@ -21,7 +21,7 @@ from amyplant_inference.reuse import ReusePolicy, plan_reuse, repeated_face
 from amyplant_inference.track_store import Outcome, TrackStore
 from amyplant_inference.tracking import FaceInput, FrameTracks, TrackState
 from amyplant_queue.annotated_frames import AnnotatedFrames
-from amyplant_queue.frames import load_frame
+from amyplant_queue.frames import release_frame, take_frame
 from amyplant_queue.live_feed import publish_sightings
 from amyplant_queue.messages import FrameMessage, frame_key
 
@@ -58,7 +58,7 @@ class FrameProcessor:
 
     def process(self, message: FrameMessage) -> FrameResult:
         started = time.perf_counter()
-        image = load_frame(self.redis, message.frame_key)
+        image = take_frame(self.redis, message.frame_key)
         detections = self.pipeline.detect(image)
         repeats = self._plan_reuse(message, detections)
         observed = self.pipeline.describe(
@@ -100,8 +100,7 @@ class FrameProcessor:
             publish_sightings(self.redis, [track.live_summary() for track in recorded])
             self._show(message, image, inputs, applied.tracks, recorded)
         self._count(message, inputs, applied.outcome)
-        # Deleting the frame tells the capture service it is no longer pending.
-        self.redis.delete(message.frame_key)
+        release_frame(self.redis, message.frame_key)
         return FrameResult(
             camera_id=message.camera_id,
             sequence=message.sequence,

@@ -8,8 +8,9 @@ tracker update, a few milliseconds, runs under the camera's lock. Frame order is
   before it has not been applied yet, which puts back in order the frames that two workers finish almost
   together. It does not wait longer: the predecessor may have been dropped by the capture's bounded
   backlog, or skipped because its key expired, and waiting for it would delay every later frame. When
-  the caller names the predecessor's frame key and that key is gone, it does not wait at all: a frame
-  still in flight keeps its key until after it is applied, so a missing key means a dropped frame.
+  the caller names the predecessor's frame key and that frame is neither waiting nor taken, it does not
+  wait at all: a frame in flight keeps its (taken) key until after it is applied, so a frame gone from
+  Redis was dropped or already done.
 - A frame older than the last one applied (same capture run: a lower sequence; another run: an earlier
   capture time) is dropped from tracking and reported as stale. Tracks survive gaps of `max_gap_s`, so a
   missing frame costs nothing but its own observations, while applying it late would move tracks
@@ -34,6 +35,7 @@ import redis
 from redis.exceptions import LockError, WatchError
 
 from amyplant_inference.tracking import FaceInput, FrameTracks, Tracker, TrackerConfig
+from amyplant_queue.frames import frame_in_flight
 
 KEY_PREFIX = "amyplant:tracks:"
 
@@ -164,8 +166,8 @@ class TrackStore:
             position = self._position(keys)
             if position is None or position[0] != run_id or position[1] >= sequence - 1:
                 return
-            # Checked after the position: a predecessor deletes its key only once it has been applied.
-            if predecessor_key is not None and not self.redis.exists(predecessor_key):
+            # Checked after the position: a predecessor releases its frame only once it has been applied.
+            if predecessor_key is not None and not frame_in_flight(self.redis, predecessor_key):
                 return
             time.sleep(0.01)
 
