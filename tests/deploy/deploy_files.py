@@ -46,6 +46,9 @@ TFSERVING_FLAGS = (
     "--model_config_file=/models/models.config",
     "--model_config_file_poll_wait_seconds=",
     "--file_system_poll_wait_seconds=",
+    "--enable_batching=true",
+    "--enable_per_model_batching_parameters=true",
+    "--batching_parameters_file=/models/batching.config",
 )
 TFSERVING_STATUS_URL = "http://tfserving:8501/v1/models/face_detector"
 

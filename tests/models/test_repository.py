@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import threading
 import time
@@ -51,6 +53,29 @@ def test_publish_writes_tf_serving_layout_and_manifest(tmp_path: Path) -> None:
     assert manifest["check"]["saved"].startswith(repository.STAGING_PREFIX)
     assert repository.list_versions(repo, name=EMBEDDER) == [1]
     assert [p.name for p in (repo / EMBEDDER).iterdir()] == ["1"]
+
+
+def test_chip_models_carry_batching_parameters_and_whole_image_models_do_not(tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    chips = dataclasses.replace(TinyBuilder(EMBEDDER, 1.0).build(), batch_requests=True)
+    image = TinyBuilder("face_detector", 1.0).build()
+    chips_path = repository.publish(repo, built=chips, builder="tiny")
+    image_path = repository.publish(repo, built=image, builder="tiny")
+    fields = dict(
+        line.split(" ", 1) for line in (chips_path / repository.BATCHING_PARAMS_NAME).read_text().splitlines()
+    )
+    assert fields["max_batch_size"] == "{ value: 32 }"
+    assert fields["batch_timeout_micros"] == "{ value: 0 }"  # a lone request never waits
+    assert fields["pad_variable_length_inputs:"] == "false"
+    assert not (image_path / repository.BATCHING_PARAMS_NAME).exists()
+    # The shared thread pool file, and the real builders' choice: the chip models batch, the others not.
+    config = repository.write_batching_config(repo)
+    assert config.read_text() == "num_batch_threads { value: 4 }\n"
+    from amyplant_modelbuild.builders import attributes, detector, embedder, landmarks
+
+    for module, batches in ((embedder, True), (attributes, True), (detector, False), (landmarks, False)):
+        source = inspect.getsource(module)
+        assert ("batch_requests=True" in source) is batches, module.__name__
 
 
 def test_readers_never_see_a_half_written_version(tmp_path: Path) -> None:

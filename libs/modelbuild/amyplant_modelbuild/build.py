@@ -93,6 +93,8 @@ def build_missing(
                     repo, name=name, data_dir=data_dir, builders=builders, progress=bar.set_postfix_str
                 )
             )
+    # The batching file first: the server's start waits for models.config and needs both.
+    repository.write_batching_config(repo)
     repository.write_models_config(repo, served_root=served_root)
     return outcomes
 

@@ -5,6 +5,8 @@ Layout::
     <repo>/models.config                           ModelServerConfig text proto for --model_config_file
     <repo>/<model>/<version>/saved_model.pb        one SavedModel per integer version (+ variables/)
     <repo>/<model>/<version>/manifest.json         provenance and check figures of that version
+    <repo>/<model>/<version>/batching_params.pbtxt how TF Serving may merge requests (chip models only)
+    <repo>/batching.config                         the batching thread pool shared by those models
     <repo>/<model>/.staging-<version>-<random>/    a version being written (never served)
     <repo>/<model>/.retired/<version>/             versions taken out of service by rollback
 
@@ -16,7 +18,13 @@ new or retired versions by listing each base_path every `--file_system_poll_wait
 and rereads models.config every `--model_config_file_poll_wait_seconds` (off by default), e.g.::
 
     tensorflow_model_server --port=8500 --rest_api_port=8501 \
-        --model_config_file=/models/models.config --file_system_poll_wait_seconds=5
+        --model_config_file=/models/models.config --file_system_poll_wait_seconds=5 \
+        --enable_batching=true --enable_per_model_batching_parameters=true \
+        --batching_parameters_file=/models/batching.config
+
+With per-model batching parameters, TF Serving batches only the versions that hold a
+batching_params.pbtxt: the embedder and the attributes nets, whose inputs are batches of same-sized
+chips. The detector and the landmarks take one whole image of any size and are never merged.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from amyplant_faces.models.spec import MODEL_NAMES, BuiltModel
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "models.config"
+BATCHING_CONFIG_NAME = "batching.config"
+BATCHING_PARAMS_NAME = "batching_params.pbtxt"
 MANIFEST_NAME = "manifest.json"
 SAVED_MODEL_NAME = "saved_model.pb"
 RETIRED_DIR = ".retired"
@@ -139,6 +149,8 @@ def publish(
         # mkdtemp makes the directory private; a server running as another user must be able to read it.
         staging.chmod(0o755)
         tf.saved_model.save(built.module, str(staging), signatures={"serving_default": built.module.serve})
+        if built.batch_requests:
+            (staging / BATCHING_PARAMS_NAME).write_text(batching_params_text(), encoding="utf-8")
         figures = check(staging) if check is not None else None
         manifest = build_manifest(
             built, version=number, builder=builder, check=figures, tf_version=tf.__version__
@@ -261,6 +273,39 @@ def models_config_text(*, names: Iterable[str] = MODEL_NAMES, served_root: PureP
             "  }\n"
         )
     return "model_config_list {\n" + "".join(blocks) + "}\n"
+
+
+# Request batching on a CPU server: merge what is already queued, never wait for more (a timeout of 0: a
+# lone request runs at once), up to the largest batch a frame of faces needs; workers send one frame's
+# faces per request, so merging happens when several workers call at the same moment.
+BATCH_MAX_SIZE = 32
+BATCH_TIMEOUT_MICROS = 0
+BATCH_MAX_ENQUEUED = 64
+BATCH_THREADS = 4  # the server's CPU limit in docker-compose.yml and k8s
+
+
+def batching_params_text(
+    *,
+    max_batch_size: int = BATCH_MAX_SIZE,
+    timeout_micros: int = BATCH_TIMEOUT_MICROS,
+    max_enqueued_batches: int = BATCH_MAX_ENQUEUED,
+) -> str:
+    """A version's BatchingParameters (text proto), read by TF Serving from the version directory."""
+    return (
+        f"max_batch_size {{ value: {max_batch_size} }}\n"
+        f"batch_timeout_micros {{ value: {timeout_micros} }}\n"
+        f"max_enqueued_batches {{ value: {max_enqueued_batches} }}\n"
+        "pad_variable_length_inputs: false\n"
+    )
+
+
+def write_batching_config(repo: Path, *, threads: int = BATCH_THREADS) -> Path:
+    """<repo>/batching.config for --batching_parameters_file: with per-model parameters only its thread
+    pool counts, shared by every model that batches."""
+    repo.mkdir(parents=True, exist_ok=True)
+    target = repo / BATCHING_CONFIG_NAME
+    _atomic_write_text(target, f"num_batch_threads {{ value: {threads} }}\n")
+    return target
 
 
 def write_models_config(

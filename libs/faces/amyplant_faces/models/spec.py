@@ -40,3 +40,7 @@ class BuiltModel:
     sources: list[WeightSource]
     figures: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The signature's first dimension is a batch of equal-sized inputs (face chips), so TensorFlow
+    # Serving may merge concurrent requests into one run (the version gets a batching_params.pbtxt).
+    # Not for a model that takes one whole image of any size: merging would join unrelated pictures.
+    batch_requests: bool = False

@@ -175,7 +175,14 @@ def build(progress: Callable[[str], None] | None = None) -> BuiltModel:
         "gender_parameters": read_onnx(assets.gender_onnx).parameter_count(),
     }
     say("face_attributes built")
-    return BuiltModel(name=NAME, module=module, signature=signature(assets), sources=sources, figures=figures)
+    return BuiltModel(
+        name=NAME,
+        module=module,
+        signature=signature(assets),
+        sources=sources,
+        figures=figures,
+        batch_requests=True,
+    )
 
 
 def real_chips(data_dir: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -248,7 +248,12 @@ def build(progress: Callable[[str], None] | None = None) -> BuiltModel:
         "channel_means": [float(network.input.settings[k]) for k in ("avg_red", "avg_green", "avg_blue")],
     }
     return BuiltModel(
-        name="face_embedder", module=module, signature=signature(), sources=[source], figures=figures
+        name="face_embedder",
+        module=module,
+        signature=signature(),
+        sources=[source],
+        figures=figures,
+        batch_requests=True,
     )
 
 
