@@ -57,12 +57,17 @@ def taken_key(key: str) -> str:
     return key + TAKEN_SUFFIX
 
 
-def take_frame(client: redis.Redis, key: str) -> np.ndarray:
-    """Take the frame for this worker (see the module docstring) and decode it."""
+def take_frame_bytes(client: redis.Redis, key: str) -> bytes:
+    """Take the frame for this worker (see the module docstring): its encoded bytes."""
     data = client.register_script(TAKE_SCRIPT)(keys=[key, taken_key(key)])
     if data is None:
         raise FrameGone(f"frame {key} is no longer in Redis (dropped from the backlog, or its TTL expired)")
-    return decode_image(bytes(data))
+    return bytes(data)
+
+
+def take_frame(client: redis.Redis, key: str) -> np.ndarray:
+    """Take the frame for this worker and decode it."""
+    return decode_image(take_frame_bytes(client, key))
 
 
 def release_frame(client: redis.Redis, key: str) -> None:

@@ -54,7 +54,9 @@ class CameraCollector(Collector):
             ),
         }
         pending = GaugeMetricFamily(
-            "amyplant_camera_pending_frames", "Frames queued and not yet taken by a worker.", labels=["camera"]
+            "amyplant_camera_pending_frames",
+            "Frames queued and not yet taken by a worker.",
+            labels=["camera"],
         )
         state = GaugeMetricFamily(
             "amyplant_camera_state", "1 for the camera's current state.", labels=["camera", "state"]

@@ -36,6 +36,13 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.stage_cpu_seconds = Histogram(
+            "amyplant_stage_cpu_seconds",
+            "CPU time of this worker process (all its threads) during one stage of a frame.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.capture_to_result_seconds = Histogram(
             "amyplant_capture_to_result_seconds",
             "From capture to the frame's tracks being written.",
@@ -67,12 +74,15 @@ class WorkerMetrics:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a block as one stage: `with metrics.stage("match"): ...`."""
-        started = time.perf_counter()
+        """Time a block as one stage, wall and CPU: `with metrics.stage("match"): ...`. Stages nest (the
+        model calls inside "describe"); the CPU time is the whole process's, so it counts TensorFlow's
+        threads too (and, with concurrent frames in one process, theirs)."""
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.stage_seconds.labels(name).observe(time.perf_counter() - started)
+            self.stage_cpu_seconds.labels(name).observe(time.process_time() - cpu_started)
 
 
 class InstrumentedModels(ModelClient):

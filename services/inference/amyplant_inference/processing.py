@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,7 +22,7 @@ from amyplant_inference.reuse import ReusePolicy, plan_reuse, repeated_face
 from amyplant_inference.track_store import Outcome, TrackStore
 from amyplant_inference.tracking import FaceInput, FrameTracks, TrackState
 from amyplant_queue.annotated_frames import AnnotatedFrames
-from amyplant_queue.frames import release_frame, take_frame
+from amyplant_queue.frames import decode_image, release_frame, take_frame_bytes
 from amyplant_queue.live_feed import publish_sightings
 from amyplant_queue.messages import FrameMessage, frame_key
 
@@ -58,14 +59,19 @@ class FrameProcessor:
 
     def process(self, message: FrameMessage) -> FrameResult:
         started = time.perf_counter()
-        image = take_frame(self.redis, message.frame_key)
+        stage = self._stage
+        with stage("read"):
+            data = take_frame_bytes(self.redis, message.frame_key)
+        with stage("decode"):
+            image = decode_image(data)
         detections = self.pipeline.detect(image)
-        repeats = self._plan_reuse(message, detections)
-        observed = self.pipeline.describe(
-            image, [d for d, t in zip(detections, repeats, strict=True) if t is None]
-        )
+        with stage("plan"):
+            repeats = self._plan_reuse(message, detections)
+        with stage("describe"):
+            fresh = [detection for detection, track in zip(detections, repeats, strict=True) if track is None]
+            observed = self.pipeline.describe(image, fresh)
         version = self._embedder_version()
-        with Session(self.engine) as session, session.begin():
+        with stage("match"), Session(self.engine) as session, session.begin():
             matches = match_faces(session, observed, model_version=version, policy=self.recorder.policy)
         inputs = [
             FaceInput.from_observation(f, candidate_of(m)) for f, m in zip(observed, matches, strict=True)
@@ -75,18 +81,19 @@ class FrameProcessor:
             if track is not None:
                 inputs.append(repeated_face(detection.box, detection.score, track))
                 faces.append(None)
-        applied = self.tracks.apply(
-            camera_id=message.camera_id,
-            run_id=message.run_id,
-            sequence=message.sequence,
-            timestamp=message.captured_at.timestamp(),
-            faces=inputs,
-            predecessor_key=frame_key(message.camera_id, message.sequence - 1, message.run_id),
-        )
+        with stage("track"):
+            applied = self.tracks.apply(
+                camera_id=message.camera_id,
+                run_id=message.run_id,
+                sequence=message.sequence,
+                timestamp=message.captured_at.timestamp(),
+                faces=inputs,
+                predecessor_key=frame_key(message.camera_id, message.sequence - 1, message.run_id),
+            )
         recorded: list[RecordedTrack] = []
         alerts = 0
         if applied.tracks is not None and applied.outcome is not Outcome.STALE:
-            with Session(self.engine) as session, session.begin():
+            with stage("record"), Session(self.engine) as session, session.begin():
                 recorded = self.recorder.record(
                     session,
                     frame=image,
@@ -96,11 +103,14 @@ class FrameProcessor:
                     model_version=version,
                 )
                 alerts = len(self.recorder.alert(session, recorded))
-            self.recorder.publish_last_person(recorded)
-            publish_sightings(self.redis, [track.live_summary() for track in recorded])
-            self._show(message, image, inputs, applied.tracks, recorded)
+            with stage("publish"):
+                self.recorder.publish_last_person(recorded)
+                publish_sightings(self.redis, [track.live_summary() for track in recorded])
+            with stage("annotate"):
+                self._show(message, image, inputs, applied.tracks, recorded)
         self._count(message, inputs, applied.outcome)
-        release_frame(self.redis, message.frame_key)
+        with stage("release"):
+            release_frame(self.redis, message.frame_key)
         return FrameResult(
             camera_id=message.camera_id,
             sequence=message.sequence,
@@ -111,6 +121,10 @@ class FrameProcessor:
             alerts=alerts,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def _stage(self, name: str) -> AbstractContextManager[None]:
+        """A timed stage when the worker keeps metrics (bench/frame_profile.py reads them)."""
+        return self.metrics.stage(name) if self.metrics is not None else nullcontext()
 
     def _plan_reuse(self, message: FrameMessage, detections: list[Detection]) -> list[TrackState | None]:
         """Which detections continue a settled track and need no analysis (reuse.py)."""
