@@ -10,7 +10,14 @@ import numpy as np
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from amyplant_faces.models.client import ATTRIBUTES, DETECTOR, EMBEDDER, ModelClient, RuntimeStatus
+from amyplant_faces.models.client import (
+    ATTRIBUTES,
+    DETECTOR,
+    EMBEDDER,
+    SERVING_SIGNATURE,
+    ModelClient,
+    RuntimeStatus,
+)
 from amyplant_telemetry.queue_depth import QueueDepthCollector
 
 # Stage latencies at ~5 fps per camera: from a millisecond (matching) to a few seconds (a cold model).
@@ -97,10 +104,15 @@ class InstrumentedModels(ModelClient):
         return self.inner.address
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: int | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: int | None = None,
+        signature: str = SERVING_SIGNATURE,
     ) -> dict[str, np.ndarray]:
         with self.metrics.stage(MODEL_STAGES.get(model, model)):
-            return self.inner.predict(model, inputs, version=version)
+            return self.inner.predict(model, inputs, version=version, signature=signature)
 
     def status(self) -> RuntimeStatus:
         return self.inner.status()

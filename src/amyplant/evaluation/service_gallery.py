@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from amyplant_config.settings import CommonSettings, Environment, GallerySettings
-from amyplant_faces.models.client import ModelClient, ModelStatus, RuntimeStatus
+from amyplant_faces.models.client import SERVING_SIGNATURE, ModelClient, ModelStatus, RuntimeStatus
 from amyplant_faces.pipeline.faces import FacePipeline
 
 
@@ -29,9 +29,15 @@ class PinnedVersionClient(ModelClient):
         return f"{self.inner.address} (version {self.version})"
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: int | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: int | None = None,
+        signature: str = SERVING_SIGNATURE,
     ) -> dict[str, np.ndarray]:
-        return self.inner.predict(model, inputs, version=self.version if version is None else version)
+        chosen = self.version if version is None else version
+        return self.inner.predict(model, inputs, version=chosen, signature=signature)
 
     def status(self) -> RuntimeStatus:
         status = self.inner.status()

@@ -24,6 +24,9 @@ EMBEDDING_SIZE = 128
 EMBEDDER_CHIP_SIZE = 150
 ATTRIBUTES_CHIP_SIZE = 64
 
+SERVING_SIGNATURE = "serving_default"
+HOG_SIGNATURE = "hog_detector"  # face_landmarks' second signature: dlib's HOG face detector's filters
+
 # Trailing shape of each output of the fixed serving signatures (the leading dimension is the batch or
 # the number of faces). Transports that lose shapes, such as REST's JSON for empty results, restore them
 # from this table.
@@ -77,6 +80,19 @@ class Detection:
     def landmarks_array(self) -> np.ndarray:
         """The 5 landmarks as a float32 [5, 2] array (x, y)."""
         return np.asarray(self.landmarks, dtype=np.float32).reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class HogDetectorWeights:
+    """dlib's frontal face detector as the face_landmarks model carries it (builders/landmarks.py):
+    filters [F, 31, rows, cols] and thresholds [F] (float64), config [7] (cell size, padding, window
+    width and height, most levels, smallest level width and height), overlap [2] (its suppression's
+    overlap and covered fractions)."""
+
+    filters: np.ndarray
+    thresholds: np.ndarray
+    config: np.ndarray
+    overlap: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -149,9 +165,15 @@ class ModelClient(ABC):
 
     @abstractmethod
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: int | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: int | None = None,
+        signature: str = SERVING_SIGNATURE,
     ) -> dict[str, np.ndarray]:
-        """Run a model's serving_default signature on named inputs; the newest version unless `version`."""
+        """Run a signature of a model (serving_default unless named) on named inputs; the newest version
+        unless `version`. A signature the version does not have raises ValueError."""
 
     @abstractmethod
     def status(self) -> RuntimeStatus:
@@ -195,6 +217,22 @@ class ModelClient(ABC):
             return np.zeros((0, 5, 2), dtype=np.float32)
         outputs = self._predict_shaped(LANDMARKS, {"image": image, "boxes": rectangles}, model_version)
         return outputs["landmarks_subpixel"]
+
+    def hog_detector(self, *, model_version: int | None = None) -> HogDetectorWeights:
+        """The HOG detector the landmarks model's predictor starts from; ValueError when this version of
+        the model was built without it."""
+        outputs = self.predict(
+            LANDMARKS, {"detectors": np.zeros(0, np.int32)}, version=model_version, signature=HOG_SIGNATURE
+        )
+        try:
+            return HogDetectorWeights(
+                filters=np.asarray(outputs["filters"], dtype=np.float64),
+                thresholds=np.asarray(outputs["thresholds"], dtype=np.float64).reshape(-1),
+                config=np.asarray(outputs["config"], dtype=np.int64).reshape(-1),
+                overlap=np.asarray(outputs["overlap"], dtype=np.float64).reshape(-1),
+            )
+        except KeyError as missing:
+            raise ModelServerError(f"{LANDMARKS} {HOG_SIGNATURE} answered without {missing}") from None
 
     def attributes(self, chips64: np.ndarray, *, model_version: int | None = None) -> list[Attributes]:
         """Age and gender of aligned RGB uint8 chips [B, 64, 64, 3]."""

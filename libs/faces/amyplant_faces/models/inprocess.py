@@ -15,6 +15,7 @@ import numpy as np
 
 from amyplant_faces.models import repository
 from amyplant_faces.models.client import (
+    SERVING_SIGNATURE,
     ModelClient,
     ModelNotFound,
     ModelServerError,
@@ -40,13 +41,17 @@ class LoadedVersion:
         self.version = version
         # The loaded object owns the variables that the signature reads: keep it alive with the function.
         self._loaded: Any = tf.saved_model.load(str(path))
-        self._function: Any = self._loaded.signatures["serving_default"]
+        self._signatures: Any = self._loaded.signatures
         self._tf: Any = tf
 
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(
+        self, inputs: Mapping[str, np.ndarray], signature: str = SERVING_SIGNATURE
+    ) -> dict[str, np.ndarray]:
+        if signature not in self._signatures:
+            raise ValueError(f"{self.path} has no signature {signature!r}")
         tensors = {name: self._tf.convert_to_tensor(value) for name, value in inputs.items()}
         try:
-            outputs = self._function(**tensors)
+            outputs = self._signatures[signature](**tensors)
         except (TypeError, ValueError, self._tf.errors.InvalidArgumentError) as error:
             raise ValueError(f"{self.path} rejected the inputs: {error}") from error
         return {name: tensor.numpy() for name, tensor in outputs.items()}
@@ -90,11 +95,16 @@ class InProcessRuntime(ModelClient):
         return f"in-process:{self._repo}"
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: int | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: int | None = None,
+        signature: str = SERVING_SIGNATURE,
     ) -> dict[str, np.ndarray]:
         slot = self._slot(model)
         loaded = self._newest(slot) if version is None else self._pinned(slot, version)
-        return loaded(inputs)
+        return loaded(inputs, signature)
 
     def warm_up(self) -> None:
         for name in MODEL_NAMES:

@@ -148,7 +148,9 @@ def publish(
     try:
         # mkdtemp makes the directory private; a server running as another user must be able to read it.
         staging.chmod(0o755)
-        tf.saved_model.save(built.module, str(staging), signatures={"serving_default": built.module.serve})
+        signatures = {"serving_default": built.module.serve}
+        signatures.update({name: getattr(built.module, attr) for name, attr in built.signatures.items()})
+        tf.saved_model.save(built.module, str(staging), signatures=signatures)
         if built.batch_requests:
             (staging / BATCHING_PARAMS_NAME).write_text(batching_params_text(), encoding="utf-8")
         figures = check(staging) if check is not None else None

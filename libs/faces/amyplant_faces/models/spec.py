@@ -44,3 +44,5 @@ class BuiltModel:
     # Serving may merge concurrent requests into one run (the version gets a batching_params.pbtxt).
     # Not for a model that takes one whole image of any size: merging would join unrelated pictures.
     batch_requests: bool = False
+    # Further signatures besides serving_default: signature name -> name of the module's tf.function.
+    signatures: dict[str, str] = field(default_factory=dict)

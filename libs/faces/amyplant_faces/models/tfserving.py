@@ -12,6 +12,7 @@ import numpy as np
 
 from amyplant_faces.models.client import (
     OUTPUT_SHAPES,
+    SERVING_SIGNATURE,
     ModelClient,
     ModelNotFound,
     ModelServerError,
@@ -25,7 +26,6 @@ from amyplant_faces.models.tensor_proto import ndarray_to_proto, proto_to_ndarra
 
 log = logging.getLogger(__name__)
 
-SIGNATURE = "serving_default"
 # A 1080p RGB frame is 6 MB, over gRPC's 4 MB default; TF Serving itself accepts up to 2 GB.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -38,7 +38,7 @@ class _Transient(Exception):
 
 class _Transport(Protocol):
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None
+        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None, signature: str
     ) -> dict[str, np.ndarray]: ...
 
     def model_status(self, model: str) -> ModelStatus: ...
@@ -75,9 +75,14 @@ class TFServingClient(ModelClient):
         return self._url
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], *, version: int | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: int | None = None,
+        signature: str = SERVING_SIGNATURE,
     ) -> dict[str, np.ndarray]:
-        return self._with_retries(lambda: self._transport.predict(model, inputs, version))
+        return self._with_retries(lambda: self._transport.predict(model, inputs, version, signature))
 
     def status(self) -> RuntimeStatus:
         models = tuple(self._model_status(name) for name in MODEL_NAMES)
@@ -128,13 +133,13 @@ class _GrpcTransport:
         self._model_stub: Any = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None
+        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None, signature: str
     ) -> dict[str, np.ndarray]:
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
-        request.model_spec.signature_name = SIGNATURE
+        request.model_spec.signature_name = signature
         if version is not None:
             request.model_spec.version.value = version
         for name, value in inputs.items():
@@ -195,10 +200,10 @@ class _RestTransport:
         self._client: Any = httpx.Client(base_url=base_url, timeout=timeout_s, trust_env=False)
 
     def predict(
-        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None
+        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None, signature: str
     ) -> dict[str, np.ndarray]:
         path = f"/v1/models/{model}" + (f"/versions/{version}" if version is not None else "") + ":predict"
-        body = {"signature_name": SIGNATURE, "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}
+        body = {"signature_name": signature, "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}
         payload = self._request("POST", path, model=model, version=version, json=body)
         outputs = payload.get("outputs")
         if outputs is None:
@@ -207,7 +212,9 @@ class _RestTransport:
             # TF Serving leaves the name out when a signature has one output.
             names = list(OUTPUT_SHAPES.get(model, {"outputs": ()}))
             outputs = {names[0]: outputs}
-        return {name: _from_json(value) for name, value in outputs.items()}
+        # Only the serving signatures are float32 throughout; the HOG detector's weights are float64.
+        as_float32 = signature == SERVING_SIGNATURE
+        return {name: _from_json(value, as_float32=as_float32) for name, value in outputs.items()}
 
     def model_status(self, model: str) -> ModelStatus:
         try:
@@ -258,7 +265,7 @@ class _RestTransport:
         return payload
 
 
-def _from_json(value: Any) -> np.ndarray:
+def _from_json(value: Any, *, as_float32: bool = True) -> np.ndarray:
     array = np.asarray(value)
-    # JSON has no float32; the face models' outputs all are float32.
-    return array.astype(np.float32) if array.dtype == np.float64 else array
+    # JSON has no float32; the face models' serving outputs all are float32.
+    return array.astype(np.float32) if as_float32 and array.dtype == np.float64 else array

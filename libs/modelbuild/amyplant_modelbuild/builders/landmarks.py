@@ -12,6 +12,15 @@ import numpy as np
 import tensorflow as tf
 
 from amyplant_faces.models.spec import BuiltModel, WeightSource
+from amyplant_modelbuild.builders.hog_detector_format import (
+    CONFIG_FIELDS,
+    SAVED_NAME,
+    HogDetectorFile,
+    read_hog_detector,
+    saved_frontal_detector,
+    sha256,
+)
+from amyplant_modelbuild.builders.hog_detector_format import PACKAGE_DIST as HOG_PACKAGE
 from amyplant_modelbuild.builders.shape_predictor_format import ShapePredictor, read_shape_predictor
 
 NAME = "face_landmarks"
@@ -19,6 +28,7 @@ PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 PACKAGE_DIST = "face-recognition-models"
 # As the package describes dlib's models it ships; the package itself is MIT.
 LICENCE = "CC0-1.0 (dlib 5-point shape predictor by Davis King; package MIT)"
+HOG_LICENCE = "BSL-1.0 (dlib's frontal face detector, built into dlib)"
 
 
 def predictor_path() -> Path:
@@ -40,8 +50,12 @@ class ShapePredictorModule(tf.Module):
     one is found in float64 and applied in float32; feature pixels are mapped to the image in float64
     and rounded half up; pixels outside the image read 0; leaf increments are added in tree order."""
 
-    def __init__(self, predictor: ShapePredictor) -> None:
+    def __init__(self, predictor: ShapePredictor, hog: HogDetectorFile) -> None:
         super().__init__(name=NAME)
+        self.hog_filters = tf.constant(hog.filters)
+        self.hog_thresholds = tf.constant(hog.thresholds)
+        self.hog_config = tf.constant(hog.config)
+        self.hog_overlap = tf.constant(hog.overlap)
         self.levels = predictor.levels
         self.trees = predictor.trees
         self.depth = predictor.depth
@@ -142,6 +156,19 @@ class ShapePredictorModule(tf.Module):
             "landmarks_subpixel": tf.cast(points, tf.float32),
         }
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="detectors")])
+    def hog_detector(self, detectors: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The `hog_detector` signature: dlib's frontal face detector whose boxes the predictor was made
+        to start from, for the HOG box search near our detections (amyplant_faces.pipeline.hog_search)."""
+        count = tf.shape(self.hog_thresholds, out_type=tf.int32)[0]
+        chosen = tf.cond(tf.size(detectors) > 0, lambda: detectors, lambda: tf.range(count))
+        return {
+            "filters": tf.gather(self.hog_filters, chosen),
+            "thresholds": tf.gather(self.hog_thresholds, chosen),
+            "config": self.hog_config,
+            "overlap": self.hog_overlap,
+        }
+
 
 def _to_image(points: tf.Tensor, origin: tf.Tensor, extent: tf.Tensor) -> tf.Tensor:
     """Normalised box coordinates [N, P, 2] (float32) -> image pixels (float64), as dlib's float64 map."""
@@ -174,6 +201,17 @@ def signature() -> dict[str, Any]:
         },
         "notes": "dlib's shape_predictor_5_face_landmarks: 15 cascade levels of 500 depth-4 trees over 800 "
         "feature pixels, evaluated exactly as dlib does (see ShapePredictorModule).",
+        "signatures": {
+            "hog_detector": {
+                "inputs": {"detectors": "int32 [D]: which filters to return; empty: all"},
+                "outputs": {
+                    "filters": "float64 [D, 31, 10, 10]: dlib's frontal face detector's fHOG filters",
+                    "thresholds": "float64 [D]: the score each filter's window must reach",
+                    "config": "int64 [7]: " + ", ".join(CONFIG_FIELDS),
+                    "overlap": "float64 [2]: its non-maximum suppression's overlap and covered fractions",
+                },
+            }
+        },
     }
 
 
@@ -183,11 +221,22 @@ def build(progress: Callable[[str], None] | None = None) -> BuiltModel:
     path = predictor_path()
     say(f"reading {PREDICTOR_FILE}")
     predictor = read_shape_predictor(path)
-    module = ShapePredictorModule(predictor)
-    say("tracing the serving function")
+    say("saving dlib's frontal face detector")
+    hog_bytes, dlib_version = saved_frontal_detector()
+    hog = read_hog_detector(hog_bytes, source=SAVED_NAME)
+    module = ShapePredictorModule(predictor, hog)
+    say("tracing the serving functions")
     module.serve.get_concrete_function()
+    module.hog_detector.get_concrete_function()
     source = WeightSource.from_file(
         package=PACKAGE_DIST, version=importlib.metadata.version(PACKAGE_DIST), path=path, licence=LICENCE
+    )
+    hog_source = WeightSource(
+        package=HOG_PACKAGE,
+        version=dlib_version,
+        file=SAVED_NAME,
+        sha256=sha256(hog_bytes),
+        licence=HOG_LICENCE,
     )
     figures = {
         "cascade_levels": predictor.levels,
@@ -195,7 +244,15 @@ def build(progress: Callable[[str], None] | None = None) -> BuiltModel:
         "tree_depth": predictor.depth,
         "feature_pixels": predictor.feature_pixels,
     }
-    return BuiltModel(name=NAME, module=module, signature=signature(), sources=[source], figures=figures)
+    figures["hog_filters"] = int(hog.filters.shape[0])
+    return BuiltModel(
+        name=NAME,
+        module=module,
+        signature=signature(),
+        sources=[source, hog_source],
+        figures=figures,
+        signatures={"hog_detector": "hog_detector"},
+    )
 
 
 def check(
