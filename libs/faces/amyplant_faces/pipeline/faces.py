@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from amyplant_faces.hog.model import HogModel
 from amyplant_faces.models.client import Attributes, Detection, ModelClient
 from amyplant_faces.pipeline.alignment import align_face
 from amyplant_faces.pipeline.dlib_chip import extract_face_chip
 from amyplant_faces.pipeline.landmarks import dlib_points
 from amyplant_faces.pipeline.small_faces import detect_with_tiles
 
+log = logging.getLogger(__name__)
+
 EMBEDDER_CHIP_SIZE = 150
 EMBEDDER_CHIP_PADDING = 0.25
 ATTRIBUTES_CHIP_SIZE = 64
 ATTRIBUTES_CHIP_PADDING = 0.2
+HOG_REFRESH_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class FacePipeline:
         self.with_attributes = with_attributes
         self.small_face_px = small_face_px
         self.tiled_from_px = tiled_from_px
+        # The HOG detector the landmarks model carries, per requested version: (fetched at, model or None).
+        self._hog: dict[int | None, tuple[float, HogModel | None]] = {}
 
     def analyse(self, image: np.ndarray, *, model_version: int | None = None) -> list[FaceObservation]:
         """Every face in an RGB uint8 image, largest first."""
@@ -104,7 +112,8 @@ class FacePipeline:
         embeddings and attributes, batched over the faces."""
         if not detections:
             return []
-        points = dlib_points(self.models, image, detections, model_version=model_version)
+        hog = self._hog_model(model_version)
+        points = dlib_points(self.models, image, detections, model_version=model_version, hog=hog)
         chips = np.stack(
             [
                 extract_face_chip(image, face_points, size=EMBEDDER_CHIP_SIZE, padding=EMBEDDER_CHIP_PADDING)
@@ -129,6 +138,26 @@ class FacePipeline:
                 detections, chips, embeddings, attributes, points, strict=True
             )
         ]
+
+    def _hog_model(self, model_version: int | None) -> HogModel | None:
+        """dlib's HOG detector from the landmarks model, fetched once and again after HOG_REFRESH_S (a new
+        version may be served); None when the served version does not carry it (built before it did)."""
+        now = time.monotonic()
+        cached = self._hog.get(model_version)
+        if cached is not None and now - cached[0] < HOG_REFRESH_S:
+            return cached[1]
+        try:
+            model: HogModel | None = HogModel.from_weights(
+                self.models.hog_detector(model_version=model_version)
+            )
+        except ValueError as error:
+            if cached is None or cached[1] is not None:
+                log.warning(
+                    "no HOG detector in the landmarks model (%s): dlib points from estimated boxes", error
+                )
+            model = None
+        self._hog[model_version] = (now, model)
+        return model
 
     def _attributes(
         self, image: np.ndarray, detections: list[Detection], model_version: int | None
