@@ -89,12 +89,22 @@ def test_no_rectangles_means_no_points(serve: Serve) -> None:
 
 def test_built_model_describes_itself(built: Any) -> None:
     assert built.name == "face_landmarks"
-    [source] = built.sources
+    source, hog_source = built.sources
     assert source.file == landmarks.PREDICTOR_FILE and len(source.sha256) == 64
+    # dlib's HOG face detector travels with it (its hog_detector signature: test_hog_detector.py).
+    assert hog_source.package == "dlib-bin" and len(hog_source.sha256) == 64
     assert set(built.signature["inputs"]) == {"image", "boxes"}
+    assert set(built.signature["signatures"]["hog_detector"]["outputs"]) == {
+        "filters",
+        "thresholds",
+        "config",
+        "overlap",
+    }
+    assert built.signatures == {"hog_detector": "hog_detector"}
     assert built.figures == {
         "cascade_levels": 15,
         "trees_per_level": 500,
         "tree_depth": 4,
         "feature_pixels": 800,
+        "hog_filters": 5,
     }
