@@ -104,7 +104,40 @@ def test_a_lasting_change_of_the_scene_becomes_the_background() -> None:
     moved = with_box(base, 300, 200)  # a chair put down: different from the background, then unchanging
     verdicts = [gate.check(noisy(moved, rng), at=0.2 + i / 5) for i in range(8)]
     assert verdicts[0] is Verdict.MOTION
-    assert verdicts[3:] == [Verdict.STILL] * 5  # settled after three steady frames, not 40 (5% a frame)
+    # A change made in one frame settles at its first steady frame (not after 40 frames at 5% a frame).
+    assert verdicts[1:] == [Verdict.STILL] * 7
+
+
+def test_a_lighting_step_in_part_of_the_scene_sends_one_frame() -> None:
+    # Under `lighting_area`, so not a lighting change: the dark and clipped parts of a scene do not
+    # change when a lamp is switched on. Default options: frames after motion are kept (5).
+    rng = np.random.default_rng(9)
+    gate = MotionGate(MotionConfig(heartbeat_s=0))
+    base = scene()
+    for i in range(5):
+        gate.check(noisy(base, rng), at=i / 5)
+    lit = base.copy()
+    lit[:, :200] = np.clip(lit[:, :200].astype(np.int16) + 60, 0, 255).astype(np.uint8)
+    verdicts = [gate.check(noisy(lit, rng), at=1 + i / 5) for i in range(12)]
+    assert verdicts[0] is Verdict.MOTION and verdicts[1:] == [Verdict.STILL] * 11
+
+
+def test_someone_who_walks_in_and_stops_is_sent_until_well_after_they_stop() -> None:
+    rng = np.random.default_rng(10)
+    config = MotionConfig(heartbeat_s=0)
+    gate = MotionGate(config)
+    base = scene()
+    for i in range(5):
+        gate.check(noisy(base, rng), at=i / 5)
+    walking = [gate.check(noisy(with_box(base, 40 + 30 * i, 150), rng), at=1 + i / 5) for i in range(6)]
+    standing = with_box(base, 40 + 30 * 5, 150)
+    stopped = [gate.check(noisy(standing, rng), at=3 + i / 5) for i in range(15)]
+    assert walking == [Verdict.MOTION] * 6
+    # Sent while steady (the first standing frame is the last walking position, so steady already) until
+    # the settle_frames-th steady frame absorbs them into the background, then keep_moving_frames more.
+    sent = config.settle_frames - 1 + config.keep_moving_frames
+    assert stopped[:sent] == [Verdict.MOTION] * sent
+    assert stopped[sent:] == [Verdict.STILL] * (15 - sent)
 
 
 def test_heartbeats_of_cameras_started_together_are_spread() -> None:
